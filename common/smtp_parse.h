@@ -1,0 +1,101 @@
+/*
+ * Pure, resumable SMTP parsers: no I/O, no allocation, bounded lines.
+ * Bytes go in, complete lines / commands / replies come out.
+ */
+#ifndef SMTP_PARSE_H
+#define SMTP_PARSE_H
+
+#include <stddef.h>
+
+/* RFC 5321 4.5.3.1: command line 512, reply line 512, text line 1000
+ * (all including CRLF).  We accept somewhat longer lines from peers. */
+#define SMTP_CMD_LINE_MAX	2048	/* command lines, incl. CRLF */
+#define SMTP_REPLY_LINE_MAX	2048	/* reply lines, incl. CRLF */
+#define SMTP_REPLY_MAX		16384	/* a whole multi-line reply */
+
+/*
+ * Line splitter.  smtp_line_next() looks for one complete line at the
+ * start of buf[0..len).  A line ends with LF (a preceding CR is part of
+ * the terminator).
+ * A CR not followed by LF is an ordinary byte of the text (the command
+ * parser refuses it in the arguments of the verbs it knows).
+ * Returns:
+ *   > 0  length of the line including its terminator (at most max);
+ *        *textlen gets the length without CR/LF;
+ *     0  no complete line yet and len < max (need more bytes);
+ *    -1  no line terminator within max bytes (line too long).
+ */
+long smtp_line_next(const char *buf, size_t len, size_t max, size_t *textlen);
+
+enum smtp_verb {
+	SMTP_V_UNKNOWN = 0,
+	SMTP_V_HELO, SMTP_V_EHLO, SMTP_V_MAIL, SMTP_V_RCPT, SMTP_V_DATA,
+	SMTP_V_BDAT, SMTP_V_RSET, SMTP_V_NOOP, SMTP_V_QUIT, SMTP_V_VRFY,
+	SMTP_V_EXPN, SMTP_V_HELP, SMTP_V_STARTTLS, SMTP_V_AUTH,
+	SMTP_V_ETRN, SMTP_V_XCLIENT
+};
+
+struct smtp_cmd {
+	enum smtp_verb	verb;
+	const char	*arg;		/* points into the line, after the
+					 * verb and its separating spaces;
+					 * "" when none */
+	size_t		 arglen;	/* without trailing spaces/CRLF */
+	/* MAIL FROM:<path> / RCPT TO:<path> only: */
+	const char	*path;		/* inside the <>, NULL otherwise */
+	size_t		 pathlen;
+	const char	*params;	/* ESMTP parameters after '>' */
+	size_t		 paramslen;
+};
+
+/*
+ * Parse one command line (text without CRLF, as given by
+ * smtp_line_next()).  Verbs are case-insensitive.  For MAIL and RCPT the
+ * "FROM:" / "TO:" keyword and the <path> are checked (spaces allowed
+ * after the colon, as many clients send them).
+ * Returns 0 and fills *cmd; -1 on a syntax error (verb known but
+ * arguments malformed; cmd->verb is still set) ; an unknown verb is not
+ * an error (verb SMTP_V_UNKNOWN, returns 0).
+ *
+ * The verb is everything up to the first SP.  For known verbs these are
+ * syntax errors: a control character other than HTAB in the arguments;
+ * arguments to DATA, RSET, QUIT, STARTTLS; none to HELO, EHLO, VRFY,
+ * EXPN, AUTH, ETRN, XCLIENT; for BDAT anything but 1*DIGIT [SP "LAST"];
+ * for MAIL/RCPT a missing keyword, '<' or '>', an unquoted '<' inside
+ * the path, or anything but SP after the '>'.  "MAIL FROM:<>" gives
+ * path "" (non-NULL), pathlen 0.  For MAIL/RCPT params is "" when there
+ * are none; for other verbs path and params are NULL.
+ */
+int smtp_cmd_parse(const char *line, size_t len, struct smtp_cmd *cmd);
+
+/* Name of a verb, upper case ("EHLO"), "UNKNOWN" for SMTP_V_UNKNOWN. */
+const char *smtp_verb_name(enum smtp_verb);
+
+/*
+ * Resumable reply parser.  Feed it reply lines one at a time (text
+ * without CRLF); it tracks the code and continuation ("250-") lines and
+ * says when the reply is complete.
+ */
+struct smtp_reply {
+	int	code;		/* 3-digit code, e.g. 250 */
+	int	lines;		/* lines so far */
+	int	complete;	/* last line seen ("250 ") */
+	char	enh[16];	/* enhanced status code of the first line
+				 * ("2.0.0"), "" when none */
+};
+
+void smtp_reply_init(struct smtp_reply *);
+
+/*
+ * Returns 1 when this line completed the reply, 0 when more lines
+ * follow, -1 on a malformed line (not 3 digits followed by ' ', '-' or
+ * end of line; code outside 200..599; code changing between lines of one
+ * reply; more than SMTP_REPLY_MAX/4 lines).
+ * Feeding a line after a completed reply starts a new reply.  enh is
+ * taken from the first line only, and only when its class matches the
+ * code's first digit (RFC 2034): "250 2.1.0 Ok" gives "2.1.0", "250 Ok"
+ * and "250 5.1.0 x" give "".
+ */
+int smtp_reply_feed(struct smtp_reply *, const char *line, size_t len);
+
+#endif

@@ -1,0 +1,251 @@
+/*
+ * TLS server contexts.  Each configured certificate gets its own
+ * WOLFSSL_CTX; the SNI callback moves a handshake onto the context whose
+ * certificate covers the requested name, which changes only the
+ * certificate and key the server presents.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "tls.h"
+
+/*
+ * TLS 1.3 suites, then TLS 1.2 with ECDHE and AEAD only: no RSA key
+ * exchange, no CBC, no anonymous, NULL or export suites, which this
+ * wolfSSL build would otherwise offer.
+ */
+static const char tls_cipher_list[] =
+    "TLS13-AES128-GCM-SHA256:TLS13-AES256-GCM-SHA384:"
+    "TLS13-CHACHA20-POLY1305-SHA256:"
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+
+struct tls_cert {
+	WOLFSSL_CTX	*ctx;
+	WOLFSSL_X509	*leaf;
+	char		 name[256];	/* first DNS name, or the CN */
+};
+
+struct tls_server {
+	struct tls_cert	certs[CONFIG_CERT_MAX];
+	int		n;
+};
+
+int
+tls_global_init(void)
+{
+	return wolfSSL_Init() == WOLFSSL_SUCCESS ? 0 : -1;
+}
+
+void
+tls_global_cleanup(void)
+{
+	wolfSSL_Cleanup();
+}
+
+/* Pick the certificate for the SNI name; stay on the default if none. */
+static int
+tls_sni_cb(WOLFSSL *ssl, int *ad, void *arg)
+{
+	struct tls_server	*ts = arg;
+	const char		*name;
+	int			 i;
+
+	(void)ad;
+	name = wolfSSL_get_servername(ssl, WOLFSSL_SNI_HOST_NAME);
+	if (name == NULL || *name == '\0')
+		return 0;
+	for (i = 0; i < ts->n; i++) {
+		if (wolfSSL_X509_check_host(ts->certs[i].leaf, name,
+		    strlen(name), 0, NULL) == WOLFSSL_SUCCESS) {
+			if (i > 0 && wolfSSL_set_SSL_CTX(ssl,
+			    ts->certs[i].ctx) == NULL)
+				return -1;
+			break;
+		}
+	}
+	return 0;		/* unknown names get the default */
+}
+
+/* The name a certificate is known by in the logs. */
+static void
+tls_cert_label(WOLFSSL_X509 *x, char *out, size_t cap)
+{
+	char			*alt;
+	WOLFSSL_X509_NAME	*subj;
+
+	out[0] = '\0';
+	if ((alt = wolfSSL_X509_get_next_altname(x)) != NULL) {
+		snprintf(out, cap, "%s", alt);
+		return;
+	}
+	subj = wolfSSL_X509_get_subject_name(x);
+	if (subj == NULL || wolfSSL_X509_NAME_get_text_by_NID(subj,
+	    NID_commonName, out, (int)cap) < 0)
+		snprintf(out, cap, "?");
+}
+
+static WOLFSSL_CTX *
+tls_ctx_new(const struct config_cert *cc, char *err, size_t errlen)
+{
+	WOLFSSL_CTX	*ctx;
+
+	if ((ctx = wolfSSL_CTX_new(wolfSSLv23_server_method())) == NULL) {
+		snprintf(err, errlen, "wolfSSL_CTX_new failed");
+		return NULL;
+	}
+	if (wolfSSL_CTX_SetMinVersion(ctx, WOLFSSL_TLSV1_2) != WOLFSSL_SUCCESS ||
+	    wolfSSL_CTX_set_cipher_list(ctx, tls_cipher_list) !=
+	    WOLFSSL_SUCCESS) {
+		snprintf(err, errlen, "cannot restrict TLS versions/ciphers");
+		goto fail;
+	}
+	if (wolfSSL_CTX_use_certificate_chain_file(ctx, cc->chain) !=
+	    WOLFSSL_SUCCESS) {
+		snprintf(err, errlen, "line %d: cannot load certificate chain %s",
+		    cc->line, cc->chain);
+		goto fail;
+	}
+	if (wolfSSL_CTX_use_PrivateKey_file(ctx, cc->key,
+	    WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS) {
+		snprintf(err, errlen, "line %d: cannot load private key %s",
+		    cc->line, cc->key);
+		goto fail;
+	}
+	if (wolfSSL_CTX_check_private_key(ctx) != WOLFSSL_SUCCESS) {
+		snprintf(err, errlen, "line %d: key %s does not match "
+		    "certificate %s", cc->line, cc->key, cc->chain);
+		goto fail;
+	}
+	/* The client certificate is not asked for: SMTP servers accept
+	 * mail from anyone. */
+	wolfSSL_CTX_set_verify(ctx, WOLFSSL_VERIFY_NONE, NULL);
+	return ctx;
+fail:
+	wolfSSL_CTX_free(ctx);
+	return NULL;
+}
+
+struct tls_server *
+tls_server_new(const struct config *cfg, char *err, size_t errlen)
+{
+	struct tls_server	*ts;
+	int			 i;
+
+	if ((ts = calloc(1, sizeof(*ts))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	for (i = 0; i < cfg->n_certs; i++) {
+		struct tls_cert *tc = &ts->certs[i];
+
+		if ((tc->ctx = tls_ctx_new(&cfg->certs[i], err, errlen)) == NULL)
+			goto fail;
+		ts->n++;
+		tc->leaf = wolfSSL_X509_load_certificate_file(cfg->certs[i].chain,
+		    WOLFSSL_FILETYPE_PEM);
+		if (tc->leaf == NULL) {
+			snprintf(err, errlen, "line %d: cannot parse %s",
+			    cfg->certs[i].line, cfg->certs[i].chain);
+			goto fail;
+		}
+		tls_cert_label(tc->leaf, tc->name, sizeof(tc->name));
+	}
+	if (ts->n > 1) {
+		wolfSSL_CTX_set_servername_callback(ts->certs[0].ctx, tls_sni_cb);
+		wolfSSL_CTX_set_servername_arg(ts->certs[0].ctx, ts);
+	}
+	return ts;
+fail:
+	tls_server_free(ts);
+	return NULL;
+}
+
+void
+tls_server_free(struct tls_server *ts)
+{
+	int	i;
+
+	if (ts == NULL)
+		return;
+	for (i = 0; i < ts->n; i++) {
+		wolfSSL_X509_free(ts->certs[i].leaf);
+		wolfSSL_CTX_free(ts->certs[i].ctx);
+	}
+	free(ts);
+}
+
+WOLFSSL *
+tls_server_session(struct tls_server *ts, int fd)
+{
+	WOLFSSL	*ssl;
+
+	if (ts->n == 0 || (ssl = wolfSSL_new(ts->certs[0].ctx)) == NULL)
+		return NULL;
+	if (wolfSSL_set_fd(ssl, fd) != WOLFSSL_SUCCESS) {
+		wolfSSL_free(ssl);
+		return NULL;
+	}
+	return ssl;
+}
+
+const char *
+tls_server_cert_name(const struct tls_server *ts, WOLFSSL *ssl)
+{
+	WOLFSSL_CTX	*ctx = wolfSSL_get_SSL_CTX(ssl);
+	int		 i;
+
+	for (i = 0; i < ts->n; i++)
+		if (ts->certs[i].ctx == ctx)
+			return ts->certs[i].name;
+	return "?";
+}
+
+const char *
+tls_version(WOLFSSL *ssl)
+{
+	return wolfSSL_get_version(ssl);
+}
+
+const char *
+tls_cipher(WOLFSSL *ssl)
+{
+	const char *c = wolfSSL_get_cipher_name(ssl);
+
+	return c != NULL ? c : "?";
+}
+
+const char *
+tls_sni(WOLFSSL *ssl)
+{
+	return wolfSSL_get_servername(ssl, WOLFSSL_SNI_HOST_NAME);
+}
+
+const char *
+tls_library_version(void)
+{
+	return wolfSSL_lib_version();
+}
+
+int
+tls_has_aesni(void)
+{
+#ifdef WOLFSSL_AESNI
+	return 1;
+#else
+	return 0;
+#endif
+}
+
+int
+tls_has_asm_ecc(void)
+{
+#if defined(WOLFSSL_SP_X86_64_ASM) || defined(WOLFSSL_SP_ARM64_ASM)
+	return 1;
+#else
+	return 0;
+#endif
+}

@@ -1,0 +1,47 @@
+/*
+ * wolfSSL set-up for mxgate's TLS server side: the certificates, SNI
+ * selection among them, protocol versions and cipher suites.
+ */
+#ifndef TLS_H
+#define TLS_H
+
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+
+#include "config.h"
+
+struct tls_server;
+
+/* Once per process, before any other tls_* call.  0 or -1. */
+int tls_global_init(void);
+void tls_global_cleanup(void);
+
+/*
+ * Load every tls_certificate of cfg (chain and key, checked to match),
+ * one wolfSSL context each; the first is the default for clients that
+ * send no SNI or a name no certificate covers.  TLS 1.2 and 1.3 only,
+ * forward-secret AEAD suites only.  NULL with a message in err.
+ */
+struct tls_server *tls_server_new(const struct config *cfg, char *err,
+    size_t errlen);
+void tls_server_free(struct tls_server *);
+
+/* A new server-side TLS object on fd, ready for wolfSSL_accept().
+ * NULL on failure. */
+WOLFSSL *tls_server_session(struct tls_server *, int fd);
+
+/* The name of the certificate the handshake chose. */
+const char *tls_server_cert_name(const struct tls_server *, WOLFSSL *);
+
+/* "TLSv1.3", "TLS_AES_128_GCM_SHA256" of an established session. */
+const char *tls_version(WOLFSSL *);
+const char *tls_cipher(WOLFSSL *);
+/* SNI the client sent, or NULL. */
+const char *tls_sni(WOLFSSL *);
+
+/* "5.5.4", and whether AES-NI and assembly ECC are compiled in. */
+const char *tls_library_version(void);
+int tls_has_aesni(void);
+int tls_has_asm_ecc(void);
+
+#endif
