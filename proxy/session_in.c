@@ -461,6 +461,7 @@ session_reply_step(struct session *s, size_t len)
 	const struct config	*cfg = s->w->cfg;
 	char			 line[PROXY_V1_MAX + 512];
 	long			 n;
+	int			 code;
 
 	switch (s->state) {
 	case IN_XCLIENT_GREETING:
@@ -489,9 +490,10 @@ session_reply_step(struct session *s, size_t len)
 		session_enter(s, IN_GREETING);
 		return 1;
 	case IN_GREETING:
+		code = s->reply.code;
 		if (session_pass_reply(s, len) < 0)
 			return -1;
-		if (s->kind == LISTEN_SMTPS || s->reply.code != 220)
+		if (s->kind == LISTEN_SMTPS || code != 220)
 			session_start_relay(s);
 		else {
 			smtp_reply_init(&s->reply);

@@ -213,8 +213,14 @@ tls_version(WOLFSSL *ssl)
 const char *
 tls_cipher(WOLFSSL *ssl)
 {
-	const char *c = wolfSSL_get_cipher_name(ssl);
+	int		 suite = wolfSSL_get_current_cipher_suite(ssl);
+	const char	*c;
 
+	/* IANA names, as other MTAs log them. */
+	c = wolfSSL_get_cipher_name_iana_from_suite(
+	    (unsigned char)((suite >> 8) & 0xff), (unsigned char)(suite & 0xff));
+	if (c == NULL || strcmp(c, "None") == 0)
+		c = wolfSSL_get_cipher_name(ssl);
 	return c != NULL ? c : "?";
 }
 
