@@ -57,6 +57,7 @@ struct smtp_cmd {
  * arguments malformed; cmd->verb is still set) ; an unknown verb is not
  * an error (verb SMTP_V_UNKNOWN, returns 0).
  *
+ * One trailing LF or CRLF, if left on, is ignored; any other CR is text.
  * The verb is everything up to the first SP.  For known verbs these are
  * syntax errors: a control character other than HTAB in the arguments;
  * arguments to DATA, RSET, QUIT, STARTTLS; none to HELO, EHLO, VRFY,
@@ -91,6 +92,7 @@ void smtp_reply_init(struct smtp_reply *);
  * follow, -1 on a malformed line (not 3 digits followed by ' ', '-' or
  * end of line; code outside 200..599; code changing between lines of one
  * reply; more than SMTP_REPLY_MAX/4 lines).
+ * One trailing LF or CRLF is ignored, as for commands.
  * Feeding a line after a completed reply starts a new reply.  enh is
  * taken from the first line only, and only when its class matches the
  * code's first digit (RFC 2034): "250 2.1.0 Ok" gives "2.1.0", "250 Ok"
