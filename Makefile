@@ -52,6 +52,8 @@ FUZZ_SRC	:= $(wildcard test-harness/fuzz/fuzz_*.c)
 
 LIB_OBJ		:= $(patsubst %.c,$(B)/%.o,$(COMMON_SRC) $(CONFIG_SRC))
 PROXY_OBJ	:= $(patsubst %.c,$(B)/%.o,$(PROXY_SRC))
+# Unit tests link everything but main(): pure modules live in proxy/ too.
+TEST_OBJ	:= $(LIB_OBJ) $(filter-out $(B)/proxy/main.o,$(PROXY_OBJ))
 UNIT_BIN	:= $(patsubst test-harness/unit/%.c,$(B)/unit/%,$(UNIT_SRC))
 PEER_BIN	:= $(patsubst test-harness/peers/%.c,$(B)/peers/%,$(PEER_SRC))
 FUZZ_BIN	:= $(patsubst test-harness/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
@@ -82,9 +84,9 @@ $(B)/%.o: %.c $(WOLF_DEP) $(wildcard common/*.h config/*.h proxy/*.h)
 $(MXGATE): $(PROXY_OBJ) $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(WOLF_LIBS) $(DEPS_LIBS) -lpthread $(LDLIBS)
 
-$(B)/unit/%: test-harness/unit/%.c $(LIB_OBJ) test-harness/unit/t.h
+$(B)/unit/%: test-harness/unit/%.c $(TEST_OBJ) test-harness/unit/t.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(WOLF_CFLAGS) $(DEPS_CFLAGS) -Itest-harness/unit $(LDFLAGS) -o $@ $< $(LIB_OBJ) $(WOLF_LIBS) $(DEPS_LIBS) -lpthread
+	$(CC) $(CFLAGS) $(WOLF_CFLAGS) $(DEPS_CFLAGS) -Itest-harness/unit $(LDFLAGS) -o $@ $< $(TEST_OBJ) $(WOLF_LIBS) $(DEPS_LIBS) -lpthread
 
 $(B)/peers/%: test-harness/peers/%.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
