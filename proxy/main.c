@@ -112,7 +112,7 @@ main(int argc, char **argv)
 	struct tls_server	*tls = NULL;
 	const char		*path = NULL;
 	char			 err[512], host[256];
-	int			 ch, test = 0, i, n;
+	int			 ch, test = 0, i, n, errline;
 
 	if (argc > 1 && strcmp(argv[1], "check") == 0) {
 		fprintf(stderr, "mxgate check: not available in this "
@@ -144,13 +144,14 @@ main(int argc, char **argv)
 	if (tls_global_init() < 0)
 		fatal("event=start error=\"wolfSSL_Init failed\"");
 	if (cfg.n_certs > 0 &&
-	    (tls = tls_server_new(&cfg, err, sizeof(err))) == NULL) {
+	    (tls = tls_server_new(&cfg, &errline, err, sizeof(err))) == NULL) {
 		if (test) {
-			fprintf(stderr, "%s: %s\n", path ? path : "(defaults)",
-			    err);
+			fprintf(stderr, "%s:%d: %s\n",
+			    path ? path : "(defaults)", errline, err);
 			return 1;
 		}
-		fatal("event=start error=\"%s\"", err);
+		fatal("event=start error=\"%s:%d: %s\"",
+		    path ? path : "(defaults)", errline, err);
 	}
 	if (test) {
 		printf("%s: configuration ok\n", path ? path : "(defaults)");

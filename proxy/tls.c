@@ -105,19 +105,19 @@ tls_ctx_new(const struct config_cert *cc, char *err, size_t errlen)
 	}
 	if (wolfSSL_CTX_use_certificate_chain_file(ctx, cc->chain) !=
 	    WOLFSSL_SUCCESS) {
-		snprintf(err, errlen, "line %d: cannot load certificate chain %s",
-		    cc->line, cc->chain);
+		snprintf(err, errlen, "tls_certificate: cannot load "
+		    "certificate chain %s", cc->chain);
 		goto fail;
 	}
 	if (wolfSSL_CTX_use_PrivateKey_file(ctx, cc->key,
 	    WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS) {
-		snprintf(err, errlen, "line %d: cannot load private key %s",
-		    cc->line, cc->key);
+		snprintf(err, errlen, "tls_certificate: cannot load private "
+		    "key %s", cc->key);
 		goto fail;
 	}
 	if (wolfSSL_CTX_check_private_key(ctx) != WOLFSSL_SUCCESS) {
-		snprintf(err, errlen, "line %d: key %s does not match "
-		    "certificate %s", cc->line, cc->key, cc->chain);
+		snprintf(err, errlen, "tls_certificate: key %s does not "
+		    "match certificate %s", cc->key, cc->chain);
 		goto fail;
 	}
 	/* The client certificate is not asked for: SMTP servers accept
@@ -130,11 +130,13 @@ fail:
 }
 
 struct tls_server *
-tls_server_new(const struct config *cfg, char *err, size_t errlen)
+tls_server_new(const struct config *cfg, int *errline, char *err,
+    size_t errlen)
 {
 	struct tls_server	*ts;
 	int			 i;
 
+	*errline = 0;
 	if ((ts = calloc(1, sizeof(*ts))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
@@ -142,18 +144,20 @@ tls_server_new(const struct config *cfg, char *err, size_t errlen)
 	for (i = 0; i < cfg->n_certs; i++) {
 		struct tls_cert *tc = &ts->certs[i];
 
+		*errline = cfg->certs[i].line;
 		if ((tc->ctx = tls_ctx_new(&cfg->certs[i], err, errlen)) == NULL)
 			goto fail;
 		ts->n++;
 		tc->leaf = wolfSSL_X509_load_certificate_file(cfg->certs[i].chain,
 		    WOLFSSL_FILETYPE_PEM);
 		if (tc->leaf == NULL) {
-			snprintf(err, errlen, "line %d: cannot parse %s",
-			    cfg->certs[i].line, cfg->certs[i].chain);
+			snprintf(err, errlen, "tls_certificate: cannot parse %s",
+			    cfg->certs[i].chain);
 			goto fail;
 		}
 		tls_cert_label(tc->leaf, tc->name, sizeof(tc->name));
 	}
+	*errline = 0;
 	if (ts->n > 1) {
 		wolfSSL_CTX_set_servername_callback(ts->certs[0].ctx, tls_sni_cb);
 		wolfSSL_CTX_set_servername_arg(ts->certs[0].ctx, ts);

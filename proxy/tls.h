@@ -20,10 +20,11 @@ void tls_global_cleanup(void);
  * Load every tls_certificate of cfg (chain and key, checked to match),
  * one wolfSSL context each; the first is the default for clients that
  * send no SNI or a name no certificate covers.  TLS 1.2 and 1.3 only,
- * forward-secret AEAD suites only.  NULL with a message in err.
+ * forward-secret AEAD suites only.  NULL with a message in err and
+ * the config line of the failing certificate in *errline.
  */
-struct tls_server *tls_server_new(const struct config *cfg, char *err,
-    size_t errlen);
+struct tls_server *tls_server_new(const struct config *cfg, int *errline,
+    char *err, size_t errlen);
 void tls_server_free(struct tls_server *);
 
 /* A new server-side TLS object on fd, ready for wolfSSL_accept().

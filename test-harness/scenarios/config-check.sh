@@ -1,0 +1,74 @@
+#!/bin/bash
+# Command line: "mxgate -t -c FILE" accepts a good config (exit 0) and
+# rejects a bad one (exit 1) naming FILE:LINE; "mxgate -V" prints versions.
+. "$(dirname "$0")/../lib.sh"
+t_init config-check
+mx_have || t_done
+if ! t_certs >"$T_WORK/certs.err" 2>&1; then
+	not_ok "config-check: test CA and certificates generated" "$(cat "$T_WORK/certs.err")"
+	t_done
+fi
+
+good=$T_WORK/good.conf
+cat >"$good" <<EOF
+# a complete inbound configuration
+workers 1
+log_level info
+
+listen_smtps 127.0.0.1:20026
+listen_starttls 127.0.0.1:20025   # trailing comment
+backend 127.0.0.10:2525
+backend_client_address proxy-v2
+tls_certificate $T_MX1_CHAIN $T_MX1_KEY
+tls_certificate $T_MX2_CHAIN $T_MX2_KEY
+handshake_timeout 10
+idle_timeout 300
+connect_timeout 5
+command_timeout 300
+EOF
+out=$(timeout 20 "$MXGATE" -t -c "$good" 2>&1)
+rc=$?
+if [ "$rc" = 0 ]; then
+	ok "mxgate -t: a good config exits 0"
+else
+	not_ok "mxgate -t: a good config exits 0" "exit status $rc" "$out"
+fi
+
+# bad FILE-LINE DESCRIPTION: a copy of the good config with line LINE
+# replaced must exit 1 and name FILE:LINE.
+bad() {
+	local line=$1 text=$2 desc=$3 f out rc
+	f=$T_WORK/bad-$line.conf
+	awk -v n="$line" -v t="$text" 'NR == n { print t; next } { print }' "$good" >"$f"
+	out=$(timeout 20 "$MXGATE" -t -c "$f" 2>&1)
+	rc=$?
+	if [ "$rc" = 1 ] && printf '%s\n' "$out" | grep -q -F "$f:$line:"; then
+		ok "mxgate -t: $desc (line $line) exits 1 and names $(basename "$f"):$line"
+	else
+		not_ok "mxgate -t: $desc (line $line) exits 1 and names $(basename "$f"):$line" \
+		    "exit status $rc" "$out"
+	fi
+}
+bad 3 "log_level chatty" "an unknown log level"
+bad 6 "listen_starttls 127.0.0.1:notaport" "a bad port"
+bad 8 "backend_client_address carrier-pigeon" "an unknown client address mode"
+bad 10 "tls_certificate $T_WORK/missing.pem $T_WORK/missing.key" "a missing certificate file"
+bad 13 "no_such_directive 1" "an unknown directive"
+
+out=$(timeout 20 "$MXGATE" -t -c "$T_WORK/does-not-exist.conf" 2>&1)
+rc=$?
+if [ "$rc" = 1 ]; then
+	ok "mxgate -t: a missing config file exits 1"
+else
+	not_ok "mxgate -t: a missing config file exits 1" "exit status $rc" "$out"
+fi
+
+out=$(timeout 20 "$MXGATE" -V 2>&1)
+rc=$?
+if [ "$rc" = 0 ] && printf '%s\n' "$out" | grep -q -i wolfssl && printf '%s\n' "$out" | grep -q -i libuv &&
+    printf '%s\n' "$out" | grep -q -i -E 'c-ares|cares'; then
+	ok "mxgate -V: exits 0 and names the wolfSSL, libuv and c-ares versions"
+else
+	not_ok "mxgate -V: exits 0 and names the wolfSSL, libuv and c-ares versions" "exit status $rc" "$out"
+fi
+t_done
