@@ -838,8 +838,10 @@ session_close(struct session *s, const char *reason)
 		out += s->relay.s2c.bytes;
 		relay_free(&s->relay);
 	}
-	log_event(LOG_INFO, s->id, "dir=in event=close reason=%s "
+	log_event(LOG_INFO, s->id, "dir=in event=close reason=%s relay=%s "
 	    "bytes_in=%llu bytes_out=%llu duration_ms=%llu%s%s", reason,
+	    !s->relaying ? "none" : s->relay.splice ? "splice" :
+	    s->client.ssl != NULL ? "tls" : "copy",
 	    (unsigned long long)in, (unsigned long long)out,
 	    (unsigned long long)(uv_now(&w->loop) - s->started),
 	    s->detail[0] ? " " : "", s->detail);
