@@ -218,18 +218,19 @@ session_connect(struct session *s)
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (leg_init(&s->w->loop, &s->backend, fd, s, session_cycle) < 0) {
 		close(fd);
+		s->backend.fd = -1;
 		return -1;
 	}
 	s->handles++;
-	if (connect(fd, sa, cfg->backend.len) < 0 && errno != EINPROGRESS) {
-		s->backend.failed = 1;
-		s->backend.err = errno;
-		return 0;	/* reported as unreachable by the cycle */
-	}
-	s->backend.wr_ok = 0;	/* writable = connected (or failed) */
-	s->backend.rd_ok = 0;
 	session_enter(s, IN_CONNECT);
 	session_deadline(s, cfg->connect_timeout);
+	s->backend.wr_ok = 0;	/* writable = connected (or failed) */
+	s->backend.rd_ok = 0;
+	if (connect(fd, sa, cfg->backend.len) < 0 && errno != EINPROGRESS) {
+		/* Reported as unreachable by the next step. */
+		s->backend.failed = 1;
+		s->backend.err = errno;
+	}
 	return 0;
 }
 
@@ -521,6 +522,8 @@ refused:
 refused_logged:
 	session_fail(s, "backend-error", "421 4.3.0",
 	    "Service not available, try again later");
+	/* Leave the backend politely: it did nothing wrong. */
+	(void)session_append_line(&s->tob, "QUIT\r\n");
 	return 1;
 }
 
@@ -718,6 +721,9 @@ session_step(struct session *s)
 		return r;
 
 	case IN_CLOSING:
+		if (buf_len(&s->tob) > 0 && s->backend.active &&
+		    !s->backend.failed)
+			(void)leg_flush(&s->backend, &s->tob);
 		r = (int)leg_flush(&s->client, &s->toc);
 		if (r < 0 || buf_len(&s->toc) == 0) {
 			session_close(s, s->reason);

@@ -374,6 +374,23 @@ test_mx(void)
 	T_OK(parse(&m, m.n, ID, &ans) == 0 && ans.tc == 1 && ans.aa == 1 &&
 	    ans.rd == 0 && ans.ad == 0, "TC and AA set");
 
+	/* RFC 7505 null MX: preference 0, exchange the root */
+	hdr(&m, ID, QR | RD | RA, 1, 1, 0, 0);
+	question(&m, "example.org", DNS_T_MX);
+	ptr(&m, 12);
+	{
+		size_t at = rr(&m, DNS_T_MX, DNS_C_IN, 86400);
+
+		u16(&m, 0);
+		u8(&m, 0);
+		rdend(&m, at);
+	}
+	T_OK(parse(&m, m.n, ID, &ans) == 0 && ans.n_rr == 1 &&
+	    ans.rr[0].u.mx.preference == 0 &&
+	    strcmp(ans.rr[0].u.mx.exchange, ".") == 0, "null MX: exchange \".\"");
+	truncations(&m, ID, "null MX");
+
+	build_mx(&m, QR | RD | RA);
 	T_OK(parse(&m, m.n, ID + 1, &ans) == -1, "wrong id refused");
 	build_mx(&m, RD);
 	T_OK(parse(&m, m.n, ID, &ans) == -1, "QR clear (a query) refused");
