@@ -387,7 +387,8 @@ test_mx(void)
 	}
 	T_OK(parse(&m, m.n, ID, &ans) == 0 && ans.n_rr == 1 &&
 	    ans.rr[0].u.mx.preference == 0 &&
-	    strcmp(ans.rr[0].u.mx.exchange, ".") == 0, "null MX: exchange \".\"");
+	    strcmp(ans.rr[0].u.mx.exchange, ".") == 0,
+	    "null MX: exchange \".\"");
 	truncations(&m, ID, "null MX");
 
 	build_mx(&m, QR | RD | RA);
@@ -636,7 +637,8 @@ test_malformed(void)
 		q[3 * 64] = 61;
 		q[3 * 64 + 62] = 0;
 		T_OK(parse_qname(q, 3 * 64 + 63) == 0 &&
-		    strlen(ans.qname) == DNS_NAME_MAX, "name of 255 wire bytes");
+		    strlen(ans.qname) == DNS_NAME_MAX,
+		    "name of 255 wire bytes");
 		q[3 * 64] = 62;
 		q[3 * 64 + 62] = 'a';
 		q[3 * 64 + 63] = 0;
@@ -791,7 +793,8 @@ test_many(void)
 	{
 		uint32_t ttl;
 
-		T_OK(dns_min_ttl(&ans, "example.com", DNS_T_MX, &ttl) == 0 && ttl == (uint32_t)(1000 - DNS_MAX_RR + 1),
+		T_OK(dns_min_ttl(&ans, "example.com", DNS_T_MX, &ttl) == 0 &&
+		    ttl == (uint32_t)(1000 - DNS_MAX_RR + 1),
 		    "minimum TTL over the kept records");
 	}
 	truncations(&m, ID, "40 MX");

@@ -271,8 +271,8 @@ static const struct lookup_case lookup_cases[] = {
 	    -1, V, P0, 0, "default", 0, 1 },
 	{ "inner empty label", C_MAY, "example..com", "mx.example.com", 1,
 	    -1, V, P0, 0, "default", 0, 1 },
-	{ "two trailing dots", C_MAY, "example.com", "starttls-mx.example.."
-	    , 1, -1, V, P0, 0, "default", 0, 1 },
+	{ "two trailing dots", C_MAY, "example.com",
+	    "starttls-mx.example..", 1, -1, V, P0, 0, "default", 0, 1 },
 	{ "256-byte MX host", C_MAY, "example.com", long256, 1, -1, V, P0, 0,
 	    "default", 0, 1 },
 	{ "256-byte prefixed MX host", C_MAY, "example.com", long256p, 1, -1,
