@@ -35,3 +35,21 @@ addr_len(const struct sockaddr *sa)
 		return sizeof(struct sockaddr_in6);
 	return 0;
 }
+
+char *
+addr_ip(const struct sockaddr *sa, char *out, size_t cap)
+{
+	const void *a;
+
+	if (sa->sa_family == AF_INET)
+		a = &((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+	else if (sa->sa_family == AF_INET6)
+		a = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+	else {
+		snprintf(out, cap, "?");
+		return out;
+	}
+	if (inet_ntop(sa->sa_family, a, out, (socklen_t)cap) == NULL)
+		snprintf(out, cap, "?");
+	return out;
+}

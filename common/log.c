@@ -130,3 +130,19 @@ log_safe(const char *in, size_t inlen, char *out, size_t outcap)
 	out[o] = '\0';
 	return out;
 }
+
+char *
+log_quote(const char *in, char *out, size_t outcap)
+{
+	size_t	o = 0;
+
+	if (outcap == 0)
+		return out;
+	for (; *in != '\0' && o + 1 < outcap; in++) {
+		unsigned char c = (unsigned char)*in;
+		out[o++] = c < 0x20 || c > 0x7e || c == '"' || c == '\\' ?
+		    '?' : (char)c;
+	}
+	out[o] = '\0';
+	return out;
+}

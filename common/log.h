@@ -41,6 +41,12 @@ void log_new_id(char *id);
  */
 char *log_safe(const char *in, size_t inlen, char *out, size_t outcap);
 
+/*
+ * Make `in` safe inside a quoted log value: printable ASCII, spaces
+ * kept, '"' and '\\' and anything else replaced by '?'.  Returns out.
+ */
+char *log_quote(const char *in, char *out, size_t outcap);
+
 /* Fatal start-up error: log it and exit(1).  Only before the loops run. */
 void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 

@@ -383,3 +383,54 @@ smtp_reply_feed(struct smtp_reply *r, const char *line, size_t len)
 	}
 	return 0;
 }
+
+enum { DOT_MID, DOT_BOL, DOT_DOT, DOT_DOTCR, DOT_CR };
+
+void
+smtp_dot_init(struct smtp_dot *d)
+{
+	d->st = DOT_BOL;
+}
+
+long
+smtp_dot_scan(struct smtp_dot *d, const char *p, size_t n)
+{
+	size_t	i = 0;
+	int	st = d->st;
+
+	while (i < n) {
+		char c;
+
+		if (st == DOT_MID) {
+			/* The common case: skip to the next CR at once. */
+			const char *cr = memchr(p + i, '\r', n - i);
+			if (cr == NULL)
+				break;
+			i = (size_t)(cr - p);
+		}
+		c = p[i++];
+		switch (st) {
+		case DOT_MID:
+			st = DOT_CR;		/* c is '\r' */
+			break;
+		case DOT_CR:
+			st = c == '\n' ? DOT_BOL : c == '\r' ? DOT_CR : DOT_MID;
+			break;
+		case DOT_BOL:
+			st = c == '.' ? DOT_DOT : c == '\r' ? DOT_CR : DOT_MID;
+			break;
+		case DOT_DOT:
+			st = c == '\r' ? DOT_DOTCR : DOT_MID;
+			break;
+		case DOT_DOTCR:
+			if (c == '\n') {
+				d->st = DOT_BOL;
+				return (long)i;
+			}
+			st = c == '\r' ? DOT_CR : DOT_MID;
+			break;
+		}
+	}
+	d->st = st;
+	return -1;
+}

@@ -100,4 +100,23 @@ void smtp_reply_init(struct smtp_reply *);
  */
 int smtp_reply_feed(struct smtp_reply *, const char *line, size_t len);
 
+/*
+ * End-of-data scanner for a message body in transit: finds the
+ * <CRLF>.<CRLF> that ends DATA without changing a byte (dot-stuffing is
+ * left alone).  Resumable across chunks.
+ */
+struct smtp_dot {
+	int	st;		/* scanner state; smtp_dot_init() */
+};
+
+/* The body starts at the beginning of a line. */
+void smtp_dot_init(struct smtp_dot *);
+
+/*
+ * Scan p[0..n).  Returns the number of bytes up to and including the
+ * terminating ".\r\n" when it is in this chunk, or -1 when the body
+ * goes on (the state remembers a partial marker).
+ */
+long smtp_dot_scan(struct smtp_dot *, const char *p, size_t n);
+
 #endif

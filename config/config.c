@@ -152,8 +152,7 @@ static const struct directive directives[] = {
 	  ARRAY(listen_outbound, n_listen_outbound),
 	  .flags = D_REPEAT | D_WILDCARD,
 	  .syntax = LISTEN_SYNTAX, .group = G_OUTBOUND,
-	  .desc = "where the MTA's port-25 traffic arrives "
-		  "(not supported yet)" },
+	  .desc = "where the MTA's port-25 traffic arrives" },
 	{ .name = "outbound_mode", .parse = p_keyword, FIELD(outbound_mode),
 	  .def = "transparent", .words = outbound_mode_words,
 	  .group = G_OUTBOUND,
@@ -841,21 +840,6 @@ check_client_address(struct parse *p)
 		    "yet (use proxy-v1, proxy-v2, xclient or none)");
 }
 
-/*
- * Outbound relaying is not implemented yet: refuse to start rather than
- * open a listener that would not enforce anything.  The other outbound
- * directives are accepted (and unused) so that a config written for the
- * full product still validates once this check goes.
- */
-static void
-check_outbound_not_supported(struct parse *p)
-{
-	if (p->cfg.n_listen_outbound > 0)
-		perr_at(p, elem_line(p, "listen_outbound", 0),
-		    "listen_outbound: outbound relay not supported by this "
-		    "version yet");
-}
-
 struct listener {
 	const struct config_addr *a;
 	const char	*name;
@@ -1002,7 +986,6 @@ check_semantics(struct parse *p)
 {
 	check_tls_listeners(p);
 	check_client_address(p);
-	check_outbound_not_supported(p);
 	check_listener_overlap(p);
 	check_backend_not_self(p);
 }

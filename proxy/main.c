@@ -110,6 +110,7 @@ main(int argc, char **argv)
 {
 	static struct config	 cfg;
 	struct tls_server	*tls = NULL;
+	struct tls_client	*tls_client = NULL;
 	const char		*path = NULL;
 	char			 err[512], host[256];
 	int			 ch, test = 0, i, n, errline;
@@ -160,9 +161,14 @@ main(int argc, char **argv)
 		return 0;
 	}
 
-	if (cfg.n_listen_smtps + cfg.n_listen_starttls == 0)
+	if (cfg.n_listen_outbound > 0 &&
+	    (tls_client = tls_client_new(&cfg, err, sizeof(err))) == NULL)
+		fatal("event=start error=\"%s\"", err);
+	if (cfg.n_listen_smtps + cfg.n_listen_starttls +
+	    cfg.n_listen_outbound == 0)
 		fatal("event=start error=\"nothing to listen on: configure "
-		    "listen_smtps or listen_starttls (see mxgate.conf.example)\"");
+		    "listen_smtps, listen_starttls or listen_outbound (see "
+		    "mxgate.conf.example)\"");
 	if (cfg.backend_client_address == CLIENT_ADDR_NONE)
 		log_event(LOG_WARN, "-", "event=config "
 		    "backend_client_address=none msg=\"the backend sees every "
@@ -188,6 +194,7 @@ main(int argc, char **argv)
 		workers[i].index = i;
 		workers[i].cfg = &cfg;
 		workers[i].tls = tls;
+		workers[i].tls_client = tls_client;
 		snprintf(workers[i].hostname, sizeof(workers[i].hostname),
 		    "%s", host);
 		if (worker_bind(&workers[i], err, sizeof(err)) < 0)
@@ -213,7 +220,8 @@ main(int argc, char **argv)
 			fatal("event=start error=\"cannot start worker %d\"", i);
 	log_event(LOG_INFO, "-", "event=start version=%s workers=%d "
 	    "listeners=%d backend=%s client_address=%s", MXGATE_VERSION, n,
-	    cfg.n_listen_smtps + cfg.n_listen_starttls, cfg.backend.text,
+	    cfg.n_listen_smtps + cfg.n_listen_starttls +
+	    cfg.n_listen_outbound, cfg.backend.text,
 	    config_client_addr_name(cfg.backend_client_address));
 
 	uv_run(uv_default_loop(), UV_RUN_DEFAULT);
@@ -223,6 +231,7 @@ main(int argc, char **argv)
 	uv_loop_close(uv_default_loop());
 	free(workers);
 	tls_server_free(tls);
+	tls_client_free(tls_client);
 	tls_global_cleanup();
 	return 0;
 }

@@ -17,4 +17,13 @@ void session_in_start(struct worker *, struct listener *, int fd,
 /* Close every session of the worker now (end of the shutdown grace). */
 void session_close_all(struct worker *);
 
+/* Outbound: take over a connection from the MTA on listen_outbound. */
+void session_out_start(struct worker *, struct listener *, int fd,
+    const struct sockaddr *peer, socklen_t peerlen);
+void session_out_close_all(struct worker *);
+
+/* Mark (on) or unmark a local port used by an upstream connection, for
+ * the loop check.  Thread-safe. */
+void session_out_own_port(int port, int on);
+
 #endif

@@ -208,6 +208,126 @@ tls_server_cert_name(const struct tls_server *ts, WOLFSSL *ssl)
 	return "?";
 }
 
+struct tls_client {
+	WOLFSSL_CTX	*ctx;
+};
+
+struct tls_client *
+tls_client_new(const struct config *cfg, char *err, size_t errlen)
+{
+	struct tls_client	*tc;
+	int			 roots = 0;
+
+	if ((tc = calloc(1, sizeof(*tc))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	tc->ctx = wolfSSL_CTX_new(wolfSSLv23_client_method());
+	if (tc->ctx == NULL ||
+	    wolfSSL_CTX_SetMinVersion(tc->ctx, WOLFSSL_TLSV1_2) !=
+	    WOLFSSL_SUCCESS ||
+	    wolfSSL_CTX_set_cipher_list(tc->ctx, tls_cipher_list) !=
+	    WOLFSSL_SUCCESS) {
+		snprintf(err, errlen, "cannot set up the TLS client context");
+		goto fail;
+	}
+	if (wolfSSL_CTX_load_system_CA_certs(tc->ctx) == WOLFSSL_SUCCESS)
+		roots++;
+	if (cfg->ca_file[0] != '\0') {
+		if (wolfSSL_CTX_load_verify_locations(tc->ctx, cfg->ca_file,
+		    NULL) != WOLFSSL_SUCCESS) {
+			snprintf(err, errlen, "ca_file: cannot load %s",
+			    cfg->ca_file);
+			goto fail;
+		}
+		roots++;
+	}
+	if (roots == 0)
+		log_event(LOG_WARN, "-", "event=config msg=\"no trusted roots: "
+		    "every remote certificate will fail verification\"");
+	return tc;
+fail:
+	tls_client_free(tc);
+	return NULL;
+}
+
+void
+tls_client_free(struct tls_client *tc)
+{
+	if (tc == NULL)
+		return;
+	wolfSSL_CTX_free(tc->ctx);
+	free(tc);
+}
+
+/* Record the first verification error; stop the handshake only when
+ * the policy says the certificate must be valid. */
+static int
+tls_verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store)
+{
+	struct tls_verify *v = store->userCtx;
+
+	if (v == NULL)
+		return preverify;
+	v->checked = 1;
+	if (!preverify && !v->failed) {
+		v->failed = 1;
+		v->error = store->error;
+	}
+	return v->enforce ? preverify : 1;
+}
+
+WOLFSSL *
+tls_client_session(struct tls_client *tc, int fd, const char *name,
+    struct tls_verify *v)
+{
+	WOLFSSL	*ssl;
+
+	if ((ssl = wolfSSL_new(tc->ctx)) == NULL)
+		return NULL;
+	snprintf(v->name, sizeof(v->name), "%s", name);
+	v->checked = v->failed = v->error = 0;
+	wolfSSL_set_verify(ssl, WOLFSSL_VERIFY_PEER, tls_verify_cb);
+	wolfSSL_SetCertCbCtx(ssl, v);
+	if (wolfSSL_set_fd(ssl, fd) != WOLFSSL_SUCCESS ||
+	    wolfSSL_UseSNI(ssl, WOLFSSL_SNI_HOST_NAME, name,
+	    (unsigned short)strlen(name)) != WOLFSSL_SUCCESS ||
+	    wolfSSL_check_domain_name(ssl, name) != WOLFSSL_SUCCESS) {
+		wolfSSL_free(ssl);
+		return NULL;
+	}
+	return ssl;
+}
+
+int
+tls_client_verified(WOLFSSL *ssl, struct tls_verify *v, const char **why)
+{
+	WOLFSSL_X509	*peer;
+	static __thread char	reason[WOLFSSL_MAX_ERROR_SZ];
+
+	if (v->failed) {
+		wolfSSL_ERR_error_string_n((unsigned long)v->error, reason,
+		    sizeof(reason));
+		*why = reason;
+		return 0;
+	}
+	/* The name once more, independently of the handshake's check. */
+	peer = wolfSSL_get_peer_certificate(ssl);
+	if (peer == NULL) {
+		*why = "no certificate";
+		return 0;
+	}
+	if (wolfSSL_X509_check_host(peer, v->name, strlen(v->name), 0,
+	    NULL) != WOLFSSL_SUCCESS) {
+		wolfSSL_X509_free(peer);
+		*why = "certificate not valid for the MX name";
+		return 0;
+	}
+	wolfSSL_X509_free(peer);
+	*why = "ok";
+	return 1;
+}
+
 const char *
 tls_version(WOLFSSL *ssl)
 {

@@ -40,6 +40,40 @@ const char *tls_cipher(WOLFSSL *);
 /* SNI the client sent, or NULL. */
 const char *tls_sni(WOLFSSL *);
 
+/*
+ * Client side, towards remote MX hosts.
+ */
+struct tls_client;
+
+/* Trusted roots: the system's CA store plus cfg->ca_file.  NULL with a
+ * message in err. */
+struct tls_client *tls_client_new(const struct config *cfg, char *err,
+    size_t errlen);
+void tls_client_free(struct tls_client *);
+
+/* What the certificate check found; lives as long as the TLS object. */
+struct tls_verify {
+	int	enforce;	/* fail the handshake on a bad certificate */
+	int	checked;	/* the peer presented a certificate */
+	int	failed;		/* chain, dates or name did not check out */
+	int	error;		/* the first wolfSSL verification error */
+	char	name[256];	/* the name it must be valid for */
+};
+
+/*
+ * A client TLS object on fd with SNI and certificate verification
+ * against `name`, exactly as given (RFC 6125 matching, wildcards
+ * included).  With v->enforce the handshake fails on a bad certificate;
+ * otherwise it goes on and v records what was wrong.  v must outlive
+ * the TLS object.  NULL on failure.
+ */
+WOLFSSL *tls_client_session(struct tls_client *, int fd, const char *name,
+    struct tls_verify *v);
+
+/* After the handshake: 1 when the certificate is valid for v->name
+ * (chain, dates, name), 0 otherwise; *why gets a short reason. */
+int tls_client_verified(WOLFSSL *, struct tls_verify *v, const char **why);
+
 /* "5.5.4", and whether AES-NI and assembly ECC are compiled in. */
 const char *tls_library_version(void);
 int tls_has_aesni(void);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "resolve.h"
 #include "session.h"
 #include "worker.h"
 
@@ -72,6 +73,15 @@ worker_bind(struct worker *w, char *err, size_t errlen)
 		l->w = w;
 		l->kind = LISTEN_STARTTLS;
 		l->addr = &cfg->listen_starttls[i];
+		if (listener_open(l, err, errlen) < 0)
+			return -1;
+		w->n_listeners++;
+	}
+	for (i = 0; i < cfg->n_listen_outbound; i++) {
+		struct listener *l = &w->listeners[w->n_listeners];
+		l->w = w;
+		l->kind = LISTEN_OUTBOUND;
+		l->addr = &cfg->listen_outbound[i];
 		if (listener_open(l, err, errlen) < 0)
 			return -1;
 		w->n_listeners++;
@@ -144,7 +154,10 @@ worker_accept_cb(uv_poll_t *h, int status, int events)
 			return;
 		}
 		w->nconns++;
-		session_in_start(w, l, fd, (struct sockaddr *)&ss, len);
+		if (l->kind == LISTEN_OUTBOUND)
+			session_out_start(w, l, fd, (struct sockaddr *)&ss, len);
+		else
+			session_in_start(w, l, fd, (struct sockaddr *)&ss, len);
 	}
 }
 
@@ -155,6 +168,8 @@ worker_maybe_exit(struct worker *w)
 	if (!w->stopping || w->nconns > 0 || w->exited)
 		return;
 	w->exited = 1;
+	resolver_free(w->resolver);
+	w->resolver = NULL;
 	uv_close((uv_handle_t *)&w->pause_timer, worker_closed_cb);
 	uv_close((uv_handle_t *)&w->wakeup, worker_closed_cb);
 }
@@ -178,6 +193,7 @@ worker_grace_cb(uv_timer_t *t)
 	log_event(LOG_WARN, "-", "event=shutdown worker=%d sessions=%d "
 	    "action=close", w->index, w->nconns);
 	session_close_all(w);
+	session_out_close_all(w);
 }
 
 /* Runs on the worker's loop when the main thread asks it to stop:
@@ -226,6 +242,9 @@ worker_start(struct worker *w)
 		    w->listeners[i].fd);
 		w->listeners[i].poll.data = &w->listeners[i];
 	}
+	if (w->cfg->n_listen_outbound > 0 &&
+	    (w->resolver = resolver_new(&w->loop, w->cfg)) == NULL)
+		return -1;
 	worker_listen(w, 1);
 	return uv_thread_create(&w->thread, worker_main, w) == 0 ? 0 : -1;
 }

@@ -11,7 +11,7 @@
 #include "config.h"
 #include "tls.h"
 
-enum listener_kind { LISTEN_SMTPS, LISTEN_STARTTLS };
+enum listener_kind { LISTEN_SMTPS, LISTEN_STARTTLS, LISTEN_OUTBOUND };
 
 struct worker;
 
@@ -24,9 +24,11 @@ struct listener {
 	unsigned		 polling:1;
 };
 
-#define WORKER_LISTEN_MAX	(2 * CONFIG_LISTEN_MAX)
+#define WORKER_LISTEN_MAX	(3 * CONFIG_LISTEN_MAX)
 
 struct session;
+struct out_session;
+struct resolver;
 
 struct worker {
 	int			 index;
@@ -43,6 +45,9 @@ struct worker {
 	unsigned		 paused:1;
 	unsigned		 exited:1;
 	struct session		*sessions;	/* doubly linked, for shutdown */
+	struct out_session	*out_sessions;
+	struct resolver		*resolver;	/* outbound only */
+	struct tls_client	*tls_client;	/* outbound only */
 	char			 hostname[256];
 };
 

@@ -463,8 +463,6 @@ static const struct tcase bads[] = {
 	{ "log_level warn\nbackend_client_address transparent\n",
 	  "t.conf:2: backend_client_address: transparent is not supported "
 	  "yet (use proxy-v1, proxy-v2, xclient or none)\n" },
-	{ "\nlisten_outbound 127.0.0.1:10025\n", "t.conf:2: listen_outbound: "
-	  "outbound relay not supported by this version yet\n" },
 	{ CERT "listen_smtps *:26\nlisten_starttls 0.0.0.0:26\n",
 	  "t.conf:3: listen_starttls: address 0.0.0.0:26 already used on "
 	  "line 2 (listen_smtps)\n" },
@@ -791,8 +789,7 @@ test_defaults(void)
 	free(text);
 }
 
-/* The sample config: parses, names every directive, and its only
- * commented-out directive is listen_outbound. */
+/* The sample config: parses and sets every directive. */
 static void
 test_example(void)
 {
@@ -815,7 +812,7 @@ test_example(void)
 	    "hostname=mx1.example.org listen_smtps=0.0.0.0:26 "
 	    "listen_starttls=0.0.0.0:25 backend=127.0.0.1:2525 bca=proxy-v2 "
 	    "cert=/etc/mxgate/mx1.pem,/etc/mxgate/mx1.key "
-	    "n_listen_outbound=0 outbound_mode=0 dns=127.0.0.1:53 "
+	    "n_listen_outbound=1 outbound_mode=0 dns=127.0.0.1:53 "
 	    "default_policy=may policy=example.org:verify "
 	    "require_dnssec=0 outbound_mark=1 helo_name=mx-out.example.org "
 	    "remote_smtp_port=25 remote_smtps_port=26", err, sizeof(err)),
@@ -823,35 +820,9 @@ test_example(void)
 	free(p);
 
 	n = table_names(names, 64);
-	for (i = 0; i < n; i++) {
-		int active = has_directive(text, names[i], 0);
-		int off = has_directive(text, names[i], 1);
-
-		if (strcmp(names[i], "listen_outbound") == 0)
-			T_OK(!active && off, "example has listen_outbound "
-			    "commented out");
-		else
-			T_OK(active, "example sets %s", names[i]);
-	}
-
-	/* Uncommenting listen_outbound gives the one expected error. */
-	p = strstr(text, "#listen_outbound");
-	T_OK(p != NULL, "example has '#listen_outbound'");
-	if (p != NULL) {
-		char want[128];
-		int line = 1;
-		const char *q;
-
-		for (q = text; q < p; q++)
-			line += *q == '\n';
-		*p = ' ';
-		rc = config_parse("ex", text, strlen(text), &cfg, err,
-		    sizeof(err));
-		snprintf(want, sizeof(want), "ex:%d: listen_outbound: outbound "
-		    "relay not supported by this version yet\n", line);
-		T_STREQ(rc == -1 ? err : "(accepted)", want,
-		    "example with listen_outbound enabled");
-	}
+	for (i = 0; i < n; i++)
+		T_OK(has_directive(text, names[i], 0), "example sets %s",
+		    names[i]);
 	free(text);
 }
 
