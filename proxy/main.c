@@ -7,6 +7,9 @@
 #include <ares.h>
 #include <errno.h>
 #include <grp.h>
+#include <linux/capability.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -66,14 +69,34 @@ load_config(const char *path, struct config *cfg)
 	return r;
 }
 
+/* Keep exactly CAP_NET_ADMIN (for SO_MARK) across the change of user,
+ * or nothing. */
+static void
+set_caps(int net_admin)
+{
+	struct __user_cap_header_struct	hdr;
+	struct __user_cap_data_struct	data[2];
+
+	memset(&hdr, 0, sizeof(hdr));
+	memset(data, 0, sizeof(data));
+	hdr.version = _LINUX_CAPABILITY_VERSION_3;
+	if (net_admin) {
+		data[0].permitted = data[0].effective = 1u << CAP_NET_ADMIN;
+	}
+	if (syscall(SYS_capset, &hdr, data) < 0)
+		fatal("event=privileges error=\"capset: %s\"", strerror(errno));
+}
+
 /* Drop groups, gid, uid, in that order; each failure is fatal. */
 static void
-drop_privileges(const char *user)
+drop_privileges(const char *user, int keep_net_admin)
 {
 	struct passwd	*pw;
 
 	if ((pw = getpwnam(user)) == NULL)
 		fatal("event=privileges error=\"no such user: %s\"", user);
+	if (keep_net_admin && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+		fatal("event=privileges error=\"keepcaps: %s\"", strerror(errno));
 	if (setgroups(1, &pw->pw_gid) < 0)
 		fatal("event=privileges error=\"setgroups: %s\"", strerror(errno));
 	if (setgid(pw->pw_gid) < 0)
@@ -82,6 +105,12 @@ drop_privileges(const char *user)
 		fatal("event=privileges error=\"setuid: %s\"", strerror(errno));
 	if (setuid(0) == 0)
 		fatal("event=privileges error=\"could regain root\"");
+	if (keep_net_admin) {
+		set_caps(1);
+		(void)prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
+	}
+	log_event(LOG_INFO, "-", "event=privileges user=%s uid=%u caps=%s",
+	    user, (unsigned)pw->pw_uid, keep_net_admin ? "net_admin" : "none");
 }
 
 static void
@@ -202,7 +231,8 @@ main(int argc, char **argv)
 	}
 
 	if (cfg.user[0] != '\0')
-		drop_privileges(cfg.user);
+		drop_privileges(cfg.user, cfg.outbound_mark != 0 &&
+		    cfg.n_listen_outbound > 0);
 	else if (geteuid() == 0)
 		log_event(LOG_WARN, "-", "event=config msg=\"running as root: "
 		    "set user to drop privileges after binding\"");

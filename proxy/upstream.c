@@ -570,10 +570,16 @@ up_step(struct upstream *u)
 		if (r == LEG_AGAIN)
 			return 0;
 		if (r < 0 || up_tls_done(u) < 0) {
-			if (r < 0)
+			if (r < 0 && u->verify.failed) {
+				const char *why;
+				(void)tls_client_verified(u->leg.ssl,
+				    &u->verify, &why);
+				snprintf(u->why, sizeof(u->why), "TLS handshake "
+				    "on port %d failed: certificate not valid "
+				    "for %s: %s", u->port, u->mxhost, why);
+			} else if (r < 0)
 				snprintf(u->why, sizeof(u->why), "TLS handshake "
 				    "on port %d failed: %s", u->port,
-				    u->verify.failed ? "certificate not valid" :
 				    leg_tls_error(&u->leg));
 			if (up_fallback(u))
 				return 1;
