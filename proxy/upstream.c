@@ -60,6 +60,7 @@ struct upstream {
 	int			 own_port;	/* our local port, for the
 						 * loop check */
 	int			 implicit;	/* this connection: TLS first */
+	int			 no_starttls;	/* may: TLS failed, plaintext */
 	int			 tls_on;
 	int			 ehlo_count;
 	struct tls_verify	 verify;
@@ -209,6 +210,24 @@ up_fallback(struct upstream *u)
 	if (up_connect(u) < 0)
 		return 0;
 	return 1;
+}
+
+/*
+ * Opportunistic TLS (may) that failed in the handshake: as other MTAs
+ * do, deliver to this host in plaintext rather than not at all, on a
+ * new connection.  Never for encrypt or verify.  Returns 1 if started.
+ */
+static int
+up_plaintext_retry(struct upstream *u)
+{
+	if (u->implicit || u->no_starttls || u->t.level != POLICY_MAY)
+		return 0;
+	log_event(LOG_INFO, u->sid, "dir=out event=attempt mx=%s port=%d "
+	    "result=fail reason=\"%s\" next=plaintext", u->mxhost, u->port,
+	    u->why);
+	up_drop_socket(u);
+	u->no_starttls = 1;
+	return up_connect(u) == 0;
 }
 
 static int
@@ -469,7 +488,7 @@ up_negotiate(struct upstream *u, size_t len)
 			return 1;
 		}
 		up_caps(u, r, len);
-		if (u->tls_on || u->t.level == POLICY_NONE) {
+		if (u->tls_on || u->t.level == POLICY_NONE || u->no_starttls) {
 			up_consume_reply(u, len);
 			up_ready(u);
 			return 1;
@@ -582,6 +601,8 @@ up_step(struct upstream *u)
 				    "on port %d failed: %s", u->port,
 				    leg_tls_error(&u->leg));
 			if (up_fallback(u))
+				return 1;
+			if (up_plaintext_retry(u))
 				return 1;
 			up_fail(u, UP_FAIL_POLICY, "%s", u->why);
 			return -1;
