@@ -232,6 +232,7 @@ out_up_ready(void *arg)
 	struct out_session		*s = arg;
 	const struct upstream_info	*ui = upstream_info(s->up);
 
+	out_deadline(s);	/* the MTA waits while the MX works */
 	log_event(LOG_INFO, s->id, "dir=out event=upstream mx=%s addr=%s "
 	    "port=%d tls=%s cipher=%s verify=%s policy=%s prefix=%s "
 	    "source=%s", s->up_mx, s->up_addr, ui->port, ui->tls, ui->cipher,
@@ -263,6 +264,7 @@ out_up_failed(void *arg, enum upstream_fail cls, const char *reason)
 	if (cls == UP_FAIL_POLICY)
 		s->fail_policy = 1;
 	s->up = NULL;		/* the engine frees itself */
+	out_deadline(s);
 	out_next_attempt(s);
 	out_cycle(s);
 }
@@ -273,6 +275,7 @@ out_up_reply(void *arg, int code, const char *text, size_t n)
 {
 	struct out_session	*s = arg;
 
+	out_deadline(s);
 	switch (s->state) {
 	case OUT_MAIL:
 		if (code / 100 == 2) {
