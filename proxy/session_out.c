@@ -245,13 +245,13 @@ out_up_ready(void *arg)
 }
 
 static void
-out_up_failed(void *arg, enum upstream_fail cls, const char *reason)
+out_up_failed(void *arg, enum upstream_fail cls, int port, const char *reason)
 {
 	struct out_session	*s = arg;
 	char			 rs[400];
 
-	log_event(LOG_INFO, s->id, "dir=out event=attempt mx=%s addr=%s "
-	    "result=fail class=%s reason=\"%s\"", s->up_mx, s->up_addr,
+	log_event(LOG_INFO, s->id, "dir=out event=attempt mx=%s addr=%s:%d "
+	    "result=fail class=%s reason=\"%s\"", s->up_mx, s->up_addr, port,
 	    cls == UP_FAIL_POLICY ? "policy" : cls == UP_FAIL_CONNECT ?
 	    "connect" : "smtp", log_quote(reason, rs, sizeof(rs)));
 	if (s->first_fail[0] == '\0' || (cls == UP_FAIL_POLICY &&
@@ -494,9 +494,11 @@ out_next_attempt(struct out_session *s)
 		addr_ip((const struct sockaddr *)&s->att[s->cur_att].addr,
 		    s->up_addr, sizeof(s->up_addr));
 		if (s->pol.refuse) {
+			/* Refused before connecting: no port was tried. */
 			log_event(LOG_INFO, s->id, "dir=out event=attempt "
-			    "mx=%s result=fail class=policy reason=\"%s\"",
-			    h->name, s->pol.reason);
+			    "mx=%s addr=%s:0 result=fail class=policy "
+			    "reason=\"%s\"", h->name, s->up_addr,
+			    s->pol.reason);
 			if (!s->fail_policy) {
 				snprintf(s->first_fail, sizeof(s->first_fail),
 				    "%s: %s", h->name, s->pol.reason);

@@ -49,7 +49,8 @@ struct upstream {
 	char			 helo[256];
 	char			 sid[LOG_ID_LEN + 1];
 	enum up_state		 state;
-	struct leg		 leg;
+	struct leg		*leg;		/* this connection's; a
+						 * fall-back gets a new one */
 	uv_timer_t		 timer;
 	int			 handles;
 	struct buf		 in, out;
@@ -91,8 +92,10 @@ up_timer_cb(uv_timer_t *t)
 
 	snprintf(u->why, sizeof(u->why), "timeout in %s",
 	    up_state_names[u->state]);
-	u->leg.failed = 1;
-	u->leg.err = ETIMEDOUT;
+	if (u->leg == NULL)
+		return;
+	u->leg->failed = 1;
+	u->leg->err = ETIMEDOUT;
 	up_cycle(u);
 }
 
@@ -116,9 +119,11 @@ up_handle_closed(uv_handle_t *h)
 {
 	struct upstream *u;
 
-	if (h->type == UV_POLL)
-		u = ((struct leg *)h->data)->owner;
-	else
+	if (h->type == UV_POLL) {
+		struct leg *l = h->data;
+		u = l->owner;
+		free(l);
+	} else
 		u = h->data;
 	if (--u->handles > 0)
 		return;
@@ -128,6 +133,21 @@ up_handle_closed(uv_handle_t *h)
 }
 
 /* Drop the socket (not the object): for the fall-back to another port. */
+/* Close this connection's socket; the leg is freed by its close
+ * callback, so a fall-back connection can start at once. */
+static void
+up_close_leg(struct upstream *u)
+{
+	struct leg *l = u->leg;
+
+	if (l == NULL)
+		return;
+	u->leg = NULL;
+	if (l->ssl != NULL && u->tls_on)
+		leg_shutdown(l);
+	leg_close(l, up_handle_closed);
+}
+
 static void
 up_unmark(struct upstream *u)
 {
@@ -141,10 +161,7 @@ static void
 up_drop_socket(struct upstream *u)
 {
 	up_unmark(u);
-	if (u->leg.ssl != NULL && u->tls_on)
-		leg_shutdown(&u->leg);
-	leg_close(&u->leg, up_handle_closed);
-	u->leg.fd = -1;
+	up_close_leg(u);
 	buf_free(&u->in);
 	buf_free(&u->out);
 	smtp_reply_init(&u->reply);
@@ -159,11 +176,7 @@ up_free(struct upstream *u)
 		return;
 	u->state = UP_DEAD;
 	up_unmark(u);
-	if (u->leg.active || u->leg.fd >= 0) {
-		if (u->leg.ssl != NULL && u->tls_on)
-			leg_shutdown(&u->leg);
-		leg_close(&u->leg, up_handle_closed);
-	}
+	up_close_leg(u);
 	uv_close((uv_handle_t *)&u->timer, up_handle_closed);
 }
 
@@ -189,7 +202,27 @@ up_fail(struct upstream *u, enum upstream_fail cls, const char *fmt, ...)
 	if (was_ready)
 		u->ops->closed(u->arg, u->why);
 	else
-		u->ops->failed(u->arg, cls, u->why);
+		u->ops->failed(u->arg, cls, u->port, u->why);
+}
+
+/* A connection that failed, and what is tried next. */
+static void
+up_log_attempt(struct upstream *u, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+up_log_attempt(struct upstream *u, const char *fmt, ...)
+{
+	char	ip[ADDR_TEXT_MAX], next[64], why[sizeof(u->why)];
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vsnprintf(next, sizeof(next), fmt, ap);
+	va_end(ap);
+	log_event(LOG_INFO, u->sid, "dir=out event=attempt mx=%s addr=%s:%d "
+	    "result=fail reason=\"%s\" next=%s", u->mxhost,
+	    addr_ip((const struct sockaddr *)&u->t.addr, ip, sizeof(ip)),
+	    u->port, log_quote(u->why, why, sizeof(why)), next);
 }
 
 /*
@@ -201,9 +234,7 @@ up_fallback(struct upstream *u)
 {
 	if (!u->implicit)
 		return 0;
-	log_event(LOG_INFO, u->sid, "dir=out event=attempt mx=%s port=%d "
-	    "result=fail reason=\"%s\" next=port-%d", u->mxhost, u->port,
-	    u->why, u->cfg->remote_smtp_port);
+	up_log_attempt(u, "port-%d", u->cfg->remote_smtp_port);
 	up_drop_socket(u);
 	u->implicit = 0;
 	u->port = u->cfg->remote_smtp_port;
@@ -222,9 +253,7 @@ up_plaintext_retry(struct upstream *u)
 {
 	if (u->implicit || u->no_starttls || u->t.level != POLICY_MAY)
 		return 0;
-	log_event(LOG_INFO, u->sid, "dir=out event=attempt mx=%s port=%d "
-	    "result=fail reason=\"%s\" next=plaintext", u->mxhost, u->port,
-	    u->why);
+	up_log_attempt(u, "plaintext");
 	up_drop_socket(u);
 	u->no_starttls = 1;
 	return up_connect(u) == 0;
@@ -254,22 +283,28 @@ up_connect(struct upstream *u)
 			log_event(LOG_WARN, u->sid, "dir=out event=mark "
 			    "error=\"%s\"", strerror(errno));
 	}
-	if (leg_init(u->loop, &u->leg, fd, u, up_cycle) < 0) {
+	if ((u->leg = calloc(1, sizeof(*u->leg))) == NULL) {
 		close(fd);
+		return -1;
+	}
+	if (leg_init(u->loop, u->leg, fd, u, up_cycle) < 0) {
+		close(fd);
+		free(u->leg);
+		u->leg = NULL;
 		return -1;
 	}
 	u->handles++;
 	buf_init(&u->in, SMTP_REPLY_MAX);
 	buf_init(&u->out, UP_OUT_SIZE);
-	u->leg.rd_ok = 0;
-	u->leg.wr_ok = 0;
+	u->leg->rd_ok = 0;
+	u->leg->wr_ok = 0;
 	u->state = UP_CONNECT;
 	up_deadline(u, u->cfg->connect_timeout);
 	if (connect(fd, (struct sockaddr *)&ss, len) < 0 &&
 	    errno != EINPROGRESS) {
-		u->leg.failed = 1;
-		u->leg.err = errno;
-		u->leg.wr_ok = 1;
+		u->leg->failed = 1;
+		u->leg->err = errno;
+		u->leg->wr_ok = 1;
 	} else {
 		struct sockaddr_storage	me;
 		socklen_t		mlen = sizeof(me);
@@ -304,7 +339,6 @@ upstream_open(uv_loop_t *loop, struct tls_client *tls,
 	u->t.mxhost = u->mxhost;
 	snprintf(u->helo, sizeof(u->helo), "%s", helo);
 	snprintf(u->sid, sizeof(u->sid), "%s", sid);
-	u->leg.fd = -1;
 	smtp_reply_init(&u->reply);
 	uv_timer_init(loop, &u->timer);
 	u->timer.data = u;
@@ -319,10 +353,10 @@ upstream_open(uv_loop_t *loop, struct tls_client *tls,
 	/* An immediate failure is reported through the loop, never from
 	 * inside this call, so that callbacks never find the owner
 	 * half-way through opening. */
-	if (u->leg.failed)
+	if (u->leg->failed)
 		uv_timer_start(&u->timer, up_kick_cb, 0, 0);
 	else
-		leg_want(&u->leg, 0, 1);
+		leg_want(u->leg, 0, 1);
 	return u;
 }
 
@@ -423,9 +457,9 @@ up_tls_done(struct upstream *u)
 
 	u->tls_on = 1;
 	snprintf(u->tls_version, sizeof(u->tls_version), "%s",
-	    tls_version(u->leg.ssl));
-	snprintf(u->cipher, sizeof(u->cipher), "%s", tls_cipher(u->leg.ssl));
-	ok = tls_client_verified(u->leg.ssl, &u->verify, &why);
+	    tls_version(u->leg->ssl));
+	snprintf(u->cipher, sizeof(u->cipher), "%s", tls_cipher(u->leg->ssl));
+	ok = tls_client_verified(u->leg->ssl, &u->verify, &why);
 	u->info.verify = ok ? "ok" : "fail";
 	u->info.verify_reason = ok ? "ok" : why;
 	if (!ok && u->t.level >= POLICY_VERIFY) {
@@ -441,13 +475,13 @@ static int
 up_start_tls(struct upstream *u)
 {
 	u->verify.enforce = u->t.level >= POLICY_VERIFY;
-	u->leg.ssl = tls_client_session(u->tls, u->leg.fd, u->mxhost,
+	u->leg->ssl = tls_client_session(u->tls, u->leg->fd, u->mxhost,
 	    &u->verify);
-	if (u->leg.ssl == NULL) {
+	if (u->leg->ssl == NULL) {
 		up_fail(u, UP_FAIL_POLICY, "cannot start TLS");
 		return -1;
 	}
-	u->leg.rd_ok = u->leg.wr_ok = 1;
+	u->leg->rd_ok = u->leg->wr_ok = 1;
 	up_enter(u, UP_HANDSHAKE);
 	up_deadline(u, u->cfg->handshake_timeout);
 	return 1;
@@ -558,14 +592,14 @@ up_step(struct upstream *u)
 		int		err = 0;
 		socklen_t	elen = sizeof(err);
 
-		if (!u->leg.failed) {
-			if (!u->leg.wr_ok)
+		if (!u->leg->failed) {
+			if (!u->leg->wr_ok)
 				return 0;
-			if (getsockopt(u->leg.fd, SOL_SOCKET, SO_ERROR, &err,
+			if (getsockopt(u->leg->fd, SOL_SOCKET, SO_ERROR, &err,
 			    &elen) < 0)
 				err = errno;
 		} else
-			err = u->leg.err;
+			err = u->leg->err;
 		if (err != 0) {
 			snprintf(u->why, sizeof(u->why), "connect to port %d: "
 			    "%s", u->port, strerror(err));
@@ -574,7 +608,7 @@ up_step(struct upstream *u)
 			up_fail(u, UP_FAIL_CONNECT, "%s", u->why);
 			return -1;
 		}
-		u->leg.rd_ok = u->leg.wr_ok = 1;
+		u->leg->rd_ok = u->leg->wr_ok = 1;
 		if (u->implicit)
 			return up_start_tls(u);
 		up_enter(u, UP_GREETING);
@@ -582,16 +616,16 @@ up_step(struct upstream *u)
 		return 1;
 	}
 	if (u->state == UP_HANDSHAKE) {
-		if (u->leg.failed && u->leg.err == ETIMEDOUT)
+		if (u->leg->failed && u->leg->err == ETIMEDOUT)
 			r = LEG_ERR;
 		else
-			r = leg_connect(&u->leg);
+			r = leg_connect(u->leg);
 		if (r == LEG_AGAIN)
 			return 0;
 		if (r < 0 || up_tls_done(u) < 0) {
 			if (r < 0 && u->verify.failed) {
 				const char *why;
-				(void)tls_client_verified(u->leg.ssl,
+				(void)tls_client_verified(u->leg->ssl,
 				    &u->verify, &why);
 				snprintf(u->why, sizeof(u->why), "TLS handshake "
 				    "on port %d failed: certificate not valid "
@@ -599,7 +633,7 @@ up_step(struct upstream *u)
 			} else if (r < 0)
 				snprintf(u->why, sizeof(u->why), "TLS handshake "
 				    "on port %d failed: %s", u->port,
-				    leg_tls_error(&u->leg));
+				    leg_tls_error(u->leg));
 			if (up_fallback(u))
 				return 1;
 			if (up_plaintext_retry(u))
@@ -617,7 +651,7 @@ up_step(struct upstream *u)
 		return 1;
 	}
 
-	if ((n = leg_flush(&u->leg, &u->out)) < 0)
+	if ((n = leg_flush(u->leg, &u->out)) < 0)
 		goto io_error;
 	progress |= n > 0;
 	if (n > 0 && !u->detached && buf_room(&u->out) >= UP_OUT_SIZE / 2 &&
@@ -627,7 +661,7 @@ up_step(struct upstream *u)
 		return -1;
 	/* Read nothing between our STARTTLS and its reply being handled:
 	 * the check for injected bytes needs to see them. */
-	if ((n = leg_fill(&u->leg, &u->in)) < 0)
+	if ((n = leg_fill(u->leg, &u->in)) < 0)
 		goto io_error;
 	progress |= n > 0;
 	if (n > 0)
@@ -665,7 +699,7 @@ up_step(struct upstream *u)
 		up_fail(u, UP_FAIL_SMTP, "malformed reply from %s", u->mxhost);
 		return -1;
 	}
-	if (u->leg.eof) {
+	if (u->leg->eof) {
 		if (u->quitting) {
 			up_free(u);
 			return -1;
@@ -681,11 +715,11 @@ io_error:
 		up_free(u);
 		return -1;
 	}
-	if (u->leg.err == ETIMEDOUT)
+	if (u->leg->err == ETIMEDOUT)
 		up_fail(u, UP_FAIL_CONNECT, "%s", u->why);
 	else
 		up_fail(u, UP_FAIL_SMTP, "connection to %s lost: %s", u->mxhost,
-		    u->leg.ssl ? leg_tls_error(&u->leg) : strerror(u->leg.err));
+		    u->leg->ssl ? leg_tls_error(u->leg) : strerror(u->leg->err));
 	return -1;
 }
 
@@ -709,13 +743,13 @@ up_cycle(void *arg)
 		return;
 	switch (u->state) {
 	case UP_CONNECT:
-		leg_want(&u->leg, 0, 1);
+		leg_want(u->leg, 0, 1);
 		break;
 	case UP_HANDSHAKE:
-		leg_want(&u->leg, !u->leg.rd_ok, !u->leg.wr_ok);
+		leg_want(u->leg, !u->leg->rd_ok, !u->leg->wr_ok);
 		break;
 	default:
-		leg_want(&u->leg, buf_room(&u->in) > 0, buf_len(&u->out) > 0);
+		leg_want(u->leg, buf_room(&u->in) > 0, buf_len(&u->out) > 0);
 		break;
 	}
 }
@@ -770,7 +804,7 @@ upstream_close(struct upstream *u, int quit)
 	if (quit && u->state == UP_READY &&
 	    buf_append(&u->out, "QUIT\r\n", 6) == 0) {
 		/* One attempt to say goodbye; the reply is not awaited. */
-		(void)leg_flush(&u->leg, &u->out);
+		(void)leg_flush(u->leg, &u->out);
 	}
 	up_free(u);
 }

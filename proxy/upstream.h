@@ -39,7 +39,8 @@ struct upstream_target {
 
 struct upstream_ops {
 	void	(*ready)(void *arg);
-	void	(*failed)(void *arg, enum upstream_fail, const char *reason);
+	void	(*failed)(void *arg, enum upstream_fail, int port,
+		    const char *reason);
 	/* The complete reply (CRLF-terminated lines) to the oldest
 	 * command. */
 	void	(*reply)(void *arg, int code, const char *text, size_t len);

@@ -9,7 +9,7 @@ set -eu
 what=${1:-test}
 
 build_pkgs="gcc make pkg-config libuv1-dev libc-ares-dev dpkg-dev autoconf automake libtool ca-certificates"
-test_pkgs="clang libclang-rt-14-dev openssl swaks libnet-ssleay-perl dnsmasq-base nftables iptables iproute2 xxd postfix
+test_pkgs="clang libclang-rt-14-dev openssl swaks libnet-ssleay-perl dnsmasq-base bind9-dnsutils nftables iptables iproute2 xxd postfix
   libdb5.3 libgnutls-dane0 libgnutls30 libidn12 libidn2-0 libldap-2.5-0 libmariadb3 libnsl2
   libpam0g libpcre2-8-0 libperl5.36 libpq5 libsasl2-2 libspf2-2 libsqlite3-0 libcrypt1"
 
