@@ -5,8 +5,9 @@
 #   make test            build and run every test (unit + end to end)
 #   make test SANITIZE=1 the same under AddressSanitizer + UBSan
 #   make fuzz            run each libFuzzer target for FUZZ_SECONDS
-#   make demo            run the inbound demo on loopback and report
+#   make demo            run the inbound and outbound demos on loopback and report
 #   make deps            install missing packages (as root)
+#   make bench           benchmarks against stunnel and HAProxy (bench/README.md)
 
 CC		?= cc
 WOLFSSL		?= built
@@ -64,7 +65,7 @@ else
 MXGATE		:= mxgate
 endif
 
-.PHONY: all test unit fuzz demo deps clean distclean wolfssl
+.PHONY: all test unit fuzz demo deps clean distclean wolfssl bench bench-tools
 
 all: $(MXGATE)
 
@@ -112,9 +113,28 @@ fuzz: $(FUZZ_BIN)
 	        2>&1 | tail -3 || exit 1; \
 	done
 
-demo: $(MXGATE)
+demo: $(MXGATE) $(PEER_BIN)
 	scripts/install-deps.sh test
 	MXGATE=$(abspath $(MXGATE)) test-harness/demo.sh
+	MXGATE=$(abspath $(MXGATE)) PEERDIR=$(abspath $(B)/peers) test-harness/demo-outbound.sh
+
+# Benchmark load tools: one binary per bench/tools/*.c, sharing bench/tools/lib.
+BENCH_SRC	:= $(wildcard bench/tools/*.c)
+BENCH_LIB	:= $(wildcard bench/tools/lib/*.c)
+BENCH_BIN	:= $(patsubst bench/tools/%.c,build/bench/%,$(BENCH_SRC))
+
+bench-tools: $(BENCH_BIN)
+
+build/bench/%: bench/tools/%.c $(BENCH_LIB) $(wildcard bench/tools/lib/*.h) $(WOLF_DEP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WOLF_CFLAGS) -Ibench/tools/lib $(LDFLAGS) -o $@ $< $(BENCH_LIB) $(WOLF_LIBS)
+
+# Installs the peers (stunnel4, haproxy, dnsmasq) and the build
+# dependencies first, then builds with the packages in place.
+bench:
+	bench/install-deps.sh
+	$(MAKE) $(MXGATE) bench-tools
+	MXGATE=$(abspath $(MXGATE)) TOOLS=$(abspath build/bench) bench/run.sh
 
 clean:
 	rm -rf build/rel build/san build/fuzz mxgate
