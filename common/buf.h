@@ -33,7 +33,7 @@ buf_len(const struct buf *b)
 static inline const char *
 buf_data(const struct buf *b)
 {
-	return b->p + b->head;
+	return b->p != NULL ? b->p + b->head : "";
 }
 
 /* Bytes that can be appended (after compaction). */

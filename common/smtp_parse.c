@@ -434,3 +434,31 @@ smtp_dot_scan(struct smtp_dot *d, const char *p, size_t n)
 	d->st = st;
 	return -1;
 }
+
+long
+smtp_reply_collect(struct smtp_reply *r, size_t *scan, const char *buf,
+    size_t len, size_t room)
+{
+	size_t	textlen;
+	long	n;
+	int	rc;
+
+	while (*scan < len) {
+		n = smtp_line_next(buf + *scan, len - *scan, SMTP_REPLY_LINE_MAX,
+		    &textlen);
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			return room == 0 ? -1 : 0;
+		rc = smtp_reply_feed(r, buf + *scan, textlen);
+		*scan += (size_t)n;
+		if (rc < 0)
+			return -1;
+		if (rc == 1) {
+			n = (long)*scan;
+			*scan = 0;
+			return n;
+		}
+	}
+	return 0;
+}

@@ -101,6 +101,17 @@ void smtp_reply_init(struct smtp_reply *);
 int smtp_reply_feed(struct smtp_reply *, const char *line, size_t len);
 
 /*
+ * Collect one complete reply from buf[0..len) into r, resuming at *scan
+ * (bytes already fed; 0 for a new reply).  room is the free space left
+ * in the caller's buffer: a reply that cannot complete in it is an
+ * error.  Returns the reply's length (its bytes stay in buf; *scan is
+ * reset for the next one), 0 when it is incomplete, -1 when a line is
+ * malformed or too long.
+ */
+long smtp_reply_collect(struct smtp_reply *r, size_t *scan, const char *buf,
+    size_t len, size_t room);
+
+/*
  * End-of-data scanner for a message body in transit: finds the
  * <CRLF>.<CRLF> that ends DATA without changing a byte (dot-stuffing is
  * left alone).  Resumable across chunks.

@@ -269,33 +269,8 @@ session_client_address(struct session *s)
 static long
 session_reply(struct session *s)
 {
-	size_t	textlen;
-	long	n;
-	int	r;
-
-	while (s->reply_scan < buf_len(&s->bin)) {
-		n = smtp_line_next(buf_data(&s->bin) + s->reply_scan,
-		    buf_len(&s->bin) - s->reply_scan, SMTP_REPLY_LINE_MAX,
-		    &textlen);
-		if (n < 0)
-			return -1;
-		if (n == 0) {
-			if (buf_room(&s->bin) == 0)
-				return -1;	/* reply larger than bound */
-			return 0;
-		}
-		r = smtp_reply_feed(&s->reply,
-		    buf_data(&s->bin) + s->reply_scan, textlen);
-		s->reply_scan += (size_t)n;
-		if (r < 0)
-			return -1;
-		if (r == 1) {
-			n = (long)s->reply_scan;
-			s->reply_scan = 0;
-			return n;
-		}
-	}
-	return 0;
+	return smtp_reply_collect(&s->reply, &s->reply_scan, buf_data(&s->bin),
+	    buf_len(&s->bin), buf_room(&s->bin));
 }
 
 static void

@@ -364,30 +364,8 @@ upstream_open(uv_loop_t *loop, struct tls_client *tls,
 static long
 up_read_reply(struct upstream *u)
 {
-	size_t	textlen;
-	long	n;
-	int	r;
-
-	while (u->reply_scan < buf_len(&u->in)) {
-		n = smtp_line_next(buf_data(&u->in) + u->reply_scan,
-		    buf_len(&u->in) - u->reply_scan, SMTP_REPLY_LINE_MAX,
-		    &textlen);
-		if (n < 0)
-			return -1;
-		if (n == 0)
-			return buf_room(&u->in) == 0 ? -1 : 0;
-		r = smtp_reply_feed(&u->reply, buf_data(&u->in) + u->reply_scan,
-		    textlen);
-		u->reply_scan += (size_t)n;
-		if (r < 0)
-			return -1;
-		if (r == 1) {
-			n = (long)u->reply_scan;
-			u->reply_scan = 0;
-			return n;
-		}
-	}
-	return 0;
+	return smtp_reply_collect(&u->reply, &u->reply_scan, buf_data(&u->in),
+	    buf_len(&u->in), buf_room(&u->in));
 }
 
 static void

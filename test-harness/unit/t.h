@@ -11,14 +11,15 @@
 static int t_failed;
 
 #define T_OK(cond, ...) do {						\
-	if (cond) {							\
+	int t_ok_ = (cond) ? 1 : 0;	/* evaluated once */		\
+	if (t_ok_) {							\
 		printf("ok - ");					\
 	} else {							\
 		printf("not ok - ");					\
 		t_failed++;						\
 	}								\
 	printf(__VA_ARGS__);						\
-	if (!(cond))							\
+	if (!t_ok_)							\
 		printf("  (%s:%d: %s)", __FILE__, __LINE__, #cond);	\
 	printf("\n");							\
 } while (0)
