@@ -424,4 +424,36 @@ else
 	not_ok "no bounce was generated" "$(ls "$(exim_dir sender)/bounces")"
 fi
 mx_stop gw
+
+# ---------------------------------------------------------------- require_dnssec
+# dnsmasq signs nothing, so no answer carries the AD bit: with
+# require_dnssec a prefixed MX is refused before any connection (4.7.x,
+# dnssec=insecure), while an unprefixed one is still delivered.
+o_free_port OPORT2
+sed -e "s/^listen_outbound .*/listen_outbound 127.0.0.1:$OPORT2/" "$(mx_conf gw)" >"$(mx_conf sec)"
+echo "require_dnssec yes" >>"$(mx_conf sec)"
+if o_gate_start sec 2>"$T_WORK/sec.err"; then
+	o_gate_mark sec
+	tag=sh-dnssec-$$
+	t_message 2048 "$tag"
+	t_swaks plain 127.0.0.1 127.0.0.1 "$OPORT2" "$T_WORK/msg/$tag.wire" "$T_WORK/swaks-$tag.out" \
+	    --to rcpt@good.test
+	if grep -q -E '^<\*\* +451 4\.7\.[0-9]+ starttls-mx1\.good\.test: insecure DNS answer' "$T_WORK/swaks-$tag.out"; then
+		ok "require_dnssec: a prefixed MX reached through an insecure answer is refused with 451 4.7.x"
+	else
+		not_ok "require_dnssec: a prefixed MX reached through an insecure answer is refused with 451 4.7.x" \
+		    "$(grep -E '^<' "$T_WORK/swaks-$tag.out" | tail -n 3)"
+	fi
+	GL=$(o_gate_since sec | grep ' event=delivery ' | tail -n 1)
+	o_expect_kv "require_dnssec: mxgate logs the refusal" "$GL" domain=good.test dnssec=insecure \
+	    result=deferred prefix=starttls
+	if o_gate_since sec | grep -q ' event=upstream '; then
+		not_ok "require_dnssec: no connection was made to the MX" "$(o_gate_since sec | grep ' event=upstream ')"
+	else
+		ok "require_dnssec: no connection was made to the MX"
+	fi
+	mx_stop sec
+else
+	not_ok "mxgate[sec] starts with require_dnssec yes" "$(cat "$T_WORK/sec.err")"
+fi
 t_done
