@@ -234,9 +234,10 @@ out_up_ready(void *arg)
 
 	out_deadline(s);	/* the MTA waits while the MX works */
 	log_event(LOG_INFO, s->id, "dir=out event=upstream mx=%s addr=%s "
-	    "port=%d tls=%s cipher=%s verify=%s policy=%s prefix=%s "
-	    "source=%s", s->up_mx, s->up_addr, ui->port, ui->tls, ui->cipher,
-	    ui->verify, out_level_name(s->up_pol.level),
+	    "port=%d tls=%s cipher=%s verify=%s resumed=%s policy=%s "
+	    "prefix=%s source=%s", s->up_mx, s->up_addr, ui->port, ui->tls,
+	    ui->cipher, ui->verify, ui->resumed ? "yes" : "no",
+	    out_level_name(s->up_pol.level),
 	    policy_prefix_name(s->up_pol.prefix), s->up_pol.source);
 	snprintf(s->up_domain, sizeof(s->up_domain), "%s", s->domain);
 	if (s->state == OUT_CONNECT)

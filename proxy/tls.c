@@ -4,9 +4,12 @@
  * certificate covers the requested name, which changes only the
  * certificate and key the server presents.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <uv.h>
 
 #include "log.h"
 #include "tls.h"
@@ -208,8 +211,22 @@ tls_server_cert_name(const struct tls_server *ts, WOLFSSL *ssl)
 	return "?";
 }
 
+#define TLS_SESSIONS		256	/* remembered upstream sessions */
+#define TLS_SESSION_AGE_MS	(3600 * 1000)
+
+struct tls_cached {
+	char		 key[300];	/* level ':' name */
+	WOLFSSL_SESSION	*sess;
+	int		 verified;
+	uint64_t	 stored;	/* ms, CLOCK_MONOTONIC */
+};
+
 struct tls_client {
-	WOLFSSL_CTX	*ctx;
+	WOLFSSL_CTX		*ctx;
+	uv_mutex_t		 lock;	/* workers share the cache; it is
+					 * taken once per connection */
+	struct tls_cached	 cache[TLS_SESSIONS];
+	unsigned		 next;
 };
 
 struct tls_client *
@@ -220,6 +237,11 @@ tls_client_new(const struct config *cfg, char *err, size_t errlen)
 
 	if ((tc = calloc(1, sizeof(*tc))) == NULL) {
 		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (uv_mutex_init(&tc->lock) != 0) {
+		free(tc);
+		snprintf(err, errlen, "cannot create a mutex");
 		return NULL;
 	}
 	tc->ctx = wolfSSL_CTX_new(wolfSSLv23_client_method());
@@ -254,10 +276,86 @@ fail:
 void
 tls_client_free(struct tls_client *tc)
 {
+	int	i;
+
 	if (tc == NULL)
 		return;
+	for (i = 0; i < TLS_SESSIONS; i++)
+		if (tc->cache[i].sess != NULL)
+			wolfSSL_SESSION_free(tc->cache[i].sess);
+	uv_mutex_destroy(&tc->lock);
 	wolfSSL_CTX_free(tc->ctx);
 	free(tc);
+}
+
+static uint64_t
+tls_now_ms(void)
+{
+	return uv_hrtime() / 1000000;
+}
+
+/* The entry for key, or NULL. */
+static struct tls_cached *
+tls_cache_find(struct tls_client *tc, const char *key)
+{
+	int	i;
+
+	for (i = 0; i < TLS_SESSIONS; i++)
+		if (tc->cache[i].sess != NULL &&
+		    strcmp(tc->cache[i].key, key) == 0)
+			return &tc->cache[i];
+	return NULL;
+}
+
+void
+tls_client_save(struct tls_client *tc, WOLFSSL *ssl, const char *name,
+    int level, int verified)
+{
+	struct tls_cached	*c;
+	WOLFSSL_SESSION		*sess;
+	char			 key[sizeof(c->key)];
+
+	if ((sess = wolfSSL_get1_session(ssl)) == NULL)
+		return;
+	if (wolfSSL_SESSION_is_resumable(sess) != 1) {
+		wolfSSL_SESSION_free(sess);
+		return;
+	}
+	snprintf(key, sizeof(key), "%d:%s", level, name);
+	uv_mutex_lock(&tc->lock);
+	if ((c = tls_cache_find(tc, key)) == NULL)
+		c = &tc->cache[tc->next++ % TLS_SESSIONS];
+	if (c->sess != NULL)
+		wolfSSL_SESSION_free(c->sess);
+	snprintf(c->key, sizeof(c->key), "%s", key);
+	c->sess = sess;
+	c->verified = verified;
+	c->stored = tls_now_ms();
+	uv_mutex_unlock(&tc->lock);
+}
+
+int
+tls_client_offer(struct tls_client *tc, WOLFSSL *ssl, const char *name,
+    int level, int *verified)
+{
+	struct tls_cached	*c;
+	char			 key[sizeof(c->key)];
+	int			 offered = 0;
+
+	snprintf(key, sizeof(key), "%d:%s", level, name);
+	uv_mutex_lock(&tc->lock);
+	if ((c = tls_cache_find(tc, key)) != NULL) {
+		if (tls_now_ms() - c->stored > TLS_SESSION_AGE_MS) {
+			wolfSSL_SESSION_free(c->sess);
+			c->sess = NULL;
+		} else if (wolfSSL_set_session(ssl, c->sess) ==
+		    WOLFSSL_SUCCESS) {
+			*verified = c->verified;
+			offered = 1;
+		}
+	}
+	uv_mutex_unlock(&tc->lock);
+	return offered;
 }
 
 /* Record the first verification error; stop the handshake only when

@@ -70,6 +70,21 @@ struct tls_verify {
 WOLFSSL *tls_client_session(struct tls_client *, int fd, const char *name,
     struct tls_verify *v);
 
+/*
+ * TLS session resumption towards MX hosts.  A session is remembered per
+ * MX name and policy level, only from a connection whose handshake met
+ * that level, together with what its certificate check found; it is
+ * offered to the next connection with the same name and level.  A
+ * resumed session is as trustworthy as the full handshake that
+ * created it: only that server holds its keys.
+ */
+void tls_client_save(struct tls_client *, WOLFSSL *, const char *name,
+    int level, int verified);
+/* Offer a remembered session before the handshake: 1 if one was
+ * offered (*verified says what its certificate check found). */
+int tls_client_offer(struct tls_client *, WOLFSSL *, const char *name,
+    int level, int *verified);
+
 /* After the handshake: 1 when the certificate is valid for v->name
  * (chain, dates, name), 0 otherwise; *why gets a short reason. */
 int tls_client_verified(WOLFSSL *, struct tls_verify *v, const char **why);

@@ -65,6 +65,11 @@ struct upstream {
 	int			 tls_on;
 	int			 ehlo_count;
 	struct tls_verify	 verify;
+	int			 offered;	/* a remembered session */
+	int			 offered_verified;
+	int			 tls_ok;	/* the handshake met the level:
+						 * the session may be reused */
+	int			 verified;
 	struct upstream_info	 info;
 	char			 tls_version[16];
 	char			 cipher[64];
@@ -143,6 +148,11 @@ up_close_leg(struct upstream *u)
 	if (l == NULL)
 		return;
 	u->leg = NULL;
+	/* By now the server's session tickets have arrived. */
+	if (l->ssl != NULL && u->tls_ok && !l->failed)
+		tls_client_save(u->tls, l->ssl, u->mxhost, (int)u->t.level,
+		    u->verified);
+	u->tls_ok = 0;
 	if (l->ssl != NULL && u->tls_on)
 		leg_shutdown(l);
 	leg_close(l, up_handle_closed);
@@ -437,7 +447,15 @@ up_tls_done(struct upstream *u)
 	snprintf(u->tls_version, sizeof(u->tls_version), "%s",
 	    tls_version(u->leg->ssl));
 	snprintf(u->cipher, sizeof(u->cipher), "%s", tls_cipher(u->leg->ssl));
-	ok = tls_client_verified(u->leg->ssl, &u->verify, &why);
+	if (u->offered && wolfSSL_session_reused(u->leg->ssl)) {
+		/* Resumed: no certificate was sent; the session is the one
+		 * whose full handshake with this name was checked. */
+		u->info.resumed = 1;
+		ok = u->offered_verified;
+		why = ok ? "ok" : "certificate not valid when first seen";
+	} else
+		ok = tls_client_verified(u->leg->ssl, &u->verify, &why);
+	u->verified = ok;
 	u->info.verify = ok ? "ok" : "fail";
 	u->info.verify_reason = ok ? "ok" : why;
 	if (!ok && u->t.level >= POLICY_VERIFY) {
@@ -445,6 +463,7 @@ up_tls_done(struct upstream *u)
 		    "%s: %s", u->mxhost, why);
 		return -1;
 	}
+	u->tls_ok = 1;
 	return 0;
 }
 
@@ -459,6 +478,8 @@ up_start_tls(struct upstream *u)
 		up_fail(u, UP_FAIL_POLICY, "cannot start TLS");
 		return -1;
 	}
+	u->offered = tls_client_offer(u->tls, u->leg->ssl, u->mxhost,
+	    (int)u->t.level, &u->offered_verified);
 	u->leg->rd_ok = u->leg->wr_ok = 1;
 	up_enter(u, UP_HANDSHAKE);
 	up_deadline(u, u->cfg->handshake_timeout);

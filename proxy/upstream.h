@@ -57,6 +57,7 @@ struct upstream_info {
 	const char	*cipher;	/* or "none" */
 	const char	*verify;	/* "ok", "fail" or "none" */
 	const char	*verify_reason;
+	int		 resumed;	/* TLS session resumed */
 	int		 has_8bitmime, has_size, has_smtputf8;
 	unsigned long	 size_max;	/* 0: no limit announced */
 };

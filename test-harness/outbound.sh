@@ -512,6 +512,8 @@ o_mxhost_start() {
 		echo "daemon_smtp_ports = ${smtp}${smtp:+${smtps:+ : }}${smtps}"
 		if [ "$tls" = yes ]; then
 			echo "tls_advertise_hosts = *"
+			# Issue session tickets, as busy MX hosts do.
+			echo "tls_resumption_hosts = *"
 			echo "tls_certificate = $d/tls/cert.pem"
 			echo "tls_privatekey = $d/tls/key.pem"
 			[ -n "$smtps" ] && echo "tls_on_connect_ports = $smtps"

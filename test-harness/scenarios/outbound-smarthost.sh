@@ -423,6 +423,16 @@ if [ "$(o_mta_bounces sender)" = 0 ]; then
 else
 	not_ok "no bounce was generated" "$(ls "$(exim_dir sender)/bounces")"
 fi
+# good.test went to the same MX several times: after the first full
+# handshake mxgate resumes the TLS session it remembered for that name.
+n_full=$(grep -c -E ' event=upstream mx=starttls-mx1\.good\.test .* resumed=no ' "$GLOG")
+n_res=$(grep -c -E ' event=upstream mx=starttls-mx1\.good\.test .* verify=ok resumed=yes ' "$GLOG")
+if [ "$n_full" -ge 1 ] && [ "$n_res" -ge 1 ]; then
+	ok "TLS sessions to starttls-mx1.good.test: $n_full full handshake(s), $n_res resumed, verify=ok"
+else
+	not_ok "TLS sessions to starttls-mx1.good.test are resumed after the first" \
+	    "$(grep ' event=upstream mx=starttls-mx1.good.test' "$GLOG")"
+fi
 mx_stop gw
 
 # ---------------------------------------------------------------- require_dnssec
