@@ -109,8 +109,11 @@ fuzz: $(FUZZ_BIN)
 	@for f in $(FUZZ_BIN); do \
 	    n=$$(basename $$f); mkdir -p build/fuzz/corpus-$$n; \
 	    echo "== $$n ($(FUZZ_SECONDS)s)"; \
-	    $$f -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build/fuzz/corpus-$$n test-harness/fuzz/seeds/$$n \
-	        2>&1 | tail -3 || exit 1; \
+	    if ! $$f -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build/fuzz/corpus-$$n \
+	        test-harness/fuzz/seeds/$$n >build/fuzz/$$n.log 2>&1; then \
+	        tail -30 build/fuzz/$$n.log; echo "$$n: FAILED (log: build/fuzz/$$n.log)"; exit 1; \
+	    fi; \
+	    tail -1 build/fuzz/$$n.log; \
 	done
 
 demo: $(MXGATE) $(PEER_BIN)
