@@ -1172,6 +1172,19 @@ const char config_default_text[] =
 	"#max_connections        1024\n"
 	"#splice                 yes\n";
 
+const char config_embedded_text[] =
+	"# mxgate with no -c: a local trial of the outbound side.\n"
+	"# Point an MTA's smarthost (or swaks) at 127.0.0.1:10025.\n"
+	"listen_outbound         127.0.0.1:10025\n"
+	"outbound_mode           smarthost\n";
+
+int
+config_embedded(struct config *cfg)
+{
+	return config_parse("(embedded)", config_embedded_text,
+	    sizeof(config_embedded_text) - 1, cfg, NULL, 0);
+}
+
 int
 config_defaults(struct config *cfg)
 {

@@ -109,10 +109,16 @@ int config_parse(const char *name, const char *buf, size_t len,
 int config_load(const char *path, struct config *cfg, char *errbuf,
     size_t errcap);
 
-/* The embedded defaults: what mxgate runs with when given no -c.
- * Listens on loopback only. */
+/* Every directive at its table default, as commented-out text (the
+ * defaults a config file starts from; no listener). */
 extern const char config_default_text[];
 int config_defaults(struct config *cfg);	/* parse config_default_text */
+
+/* What mxgate runs with when given no -c, for a local trial: the
+ * defaults plus an outbound smarthost listener on loopback only (TLS
+ * listeners would need a certificate). */
+extern const char config_embedded_text[];
+int config_embedded(struct config *cfg);
 
 const char *config_policy_name(enum tls_policy);
 const char *config_client_addr_name(enum client_addr_mode);

@@ -61,7 +61,7 @@ load_config(const char *path, struct config *cfg)
 
 	errbuf[0] = '\0';
 	if (path == NULL)
-		r = config_defaults(cfg);
+		r = config_embedded(cfg);
 	else
 		r = config_load(path, cfg, errbuf, sizeof(errbuf));
 	if (r < 0)

@@ -71,4 +71,29 @@ if [ "$rc" = 0 ] && printf '%s\n' "$out" | grep -q -i wolfssl && printf '%s\n' "
 else
 	not_ok "mxgate -V: exits 0 and names the wolfSSL, libuv and c-ares versions" "exit status $rc" "$out"
 fi
+
+# No -c: the embedded config, a smarthost listener on loopback only.
+if t_is_listening 127.0.0.1 10025; then
+	t_note "config-check: 127.0.0.1:10025 is taken, the embedded-config check is skipped"
+else
+	"$MXGATE" >"$T_WORK/embedded.log" 2>&1 </dev/null &
+	pid=$!
+	t_register mxgate-embedded "$pid"
+	if t_wait_listen 127.0.0.1 10025 $((15 * T_SLOW)) "$pid"; then
+		out=$(t_raw - 127.0.0.1:10025 10 reply "send:QUIT\r\n" reply)
+		if printf '%s\n' "$out" | grep -q -E '^S: 220 .* ESMTP mxgate' &&
+		    printf '%s\n' "$out" | grep -q -E '^S: 221 '; then
+			ok "mxgate with no -c: speaks SMTP on 127.0.0.1:10025 (the embedded config)"
+		else
+			not_ok "mxgate with no -c: speaks SMTP on 127.0.0.1:10025 (the embedded config)" "$out"
+		fi
+	else
+		not_ok "mxgate with no -c: listens on 127.0.0.1:10025" "$(tail -n 5 "$T_WORK/embedded.log")"
+	fi
+	if t_stop_pid mxgate-embedded $((10 * T_SLOW)) && [ "${T_STATUS[mxgate-embedded]}" = 0 ]; then
+		ok "mxgate with no -c: exits with status 0 on SIGTERM"
+	else
+		not_ok "mxgate with no -c: exits with status 0 on SIGTERM" "$(tail -n 5 "$T_WORK/embedded.log")"
+	fi
+fi
 t_done

@@ -759,6 +759,21 @@ test_defaults(void)
 	    strlen(config_default_text), &cfg2, err, sizeof(err)) == 0,
 	    "config_default_text parses");
 
+	/* No -c: the table defaults plus one loopback listener. */
+	rc = config_embedded(&cfg2);
+	T_OK(rc == 0, "the embedded config parses");
+	T_OK(cfg2.n_listen_smtps + cfg2.n_listen_starttls == 0 &&
+	    cfg2.n_listen_outbound == 1 &&
+	    strcmp(cfg2.listen_outbound[0].text, "127.0.0.1:10025") == 0 &&
+	    cfg2.outbound_mode == OUTBOUND_SMARTHOST,
+	    "the embedded config listens on loopback only (smarthost "
+	    "127.0.0.1:10025)");
+	cfg2.n_listen_outbound = 0;
+	memset(&cfg2.listen_outbound, 0, sizeof(cfg2.listen_outbound));
+	cfg2.outbound_mode = cfg.outbound_mode;
+	T_OK(memcmp(&cfg, &cfg2, sizeof(cfg)) == 0,
+	    "the embedded config is otherwise the defaults");
+
 	n = table_names(names, 64);
 	T_OK(n == 26, "table has 26 directives (%d)", n);
 	for (i = 0; i < n; i++)
