@@ -21,6 +21,8 @@ void session_close_all(struct worker *);
 void session_out_start(struct worker *, struct listener *, int fd,
     const struct sockaddr *peer, socklen_t peerlen);
 void session_out_close_all(struct worker *);
+/* Close the worker's cached upstream sessions. */
+void session_out_pool_flush(struct worker *);
 
 /* Mark (on) or unmark a local port used by an upstream connection, for
  * the loop check.  Thread-safe. */

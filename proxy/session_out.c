@@ -49,6 +49,7 @@ enum out_state {
 	OUT_COMMAND,		/* waiting for an MTA command */
 	OUT_RESOLVE,		/* MX lookup for the first RCPT */
 	OUT_CONNECT,		/* an upstream attempt is negotiating */
+	OUT_REUSE,		/* RSET on a cached session before reuse */
 	OUT_MAIL,		/* MAIL replayed upstream */
 	OUT_RCPT,		/* RCPT sent upstream */
 	OUT_DATA,		/* DATA sent upstream, waiting for 354 */
@@ -60,7 +61,7 @@ enum out_state {
 };
 
 static const char *const out_state_names[] = {
-	"command", "resolve", "connect", "mail", "rcpt", "data", "body",
+	"command", "resolve", "connect", "reuse", "mail", "rcpt", "data", "body",
 	"dot", "rset", "closing", "dead"
 };
 
@@ -120,6 +121,7 @@ struct out_session {
 	char			 up_domain[DNS_NAME_MAX + 1];
 	char			 up_mx[DNS_NAME_MAX + 1];
 	char			 up_addr[ADDR_TEXT_MAX];
+	char			 up_helo[256];	/* the EHLO name it used */
 	struct policy_result	 up_pol;
 	int			 up_secure;
 	int			 up_dirty;	/* a transaction is open */
@@ -226,19 +228,29 @@ out_log_delivery(struct out_session *s, const char *result,
 
 /* ---------------------------------------------------------------- upstream callbacks */
 
+/* An upstream session is ready for this transaction: new or reused. */
+static void
+out_log_upstream(struct out_session *s, int reused)
+{
+	const struct upstream_info *ui = upstream_info(s->up);
+
+	log_event(LOG_INFO, s->id, "dir=out event=upstream mx=%s addr=%s "
+	    "port=%d tls=%s cipher=%s verify=%s resumed=%s reused=%d "
+	    "policy=%s prefix=%s source=%s", s->up_mx, s->up_addr, ui->port,
+	    ui->tls, ui->cipher, ui->verify, ui->resumed ? "yes" : "no",
+	    reused ? ui->reused : 0, out_level_name(s->up_pol.level),
+	    policy_prefix_name(s->up_pol.prefix), s->up_pol.source);
+}
+
 static void
 out_up_ready(void *arg)
 {
 	struct out_session		*s = arg;
 	const struct upstream_info	*ui = upstream_info(s->up);
 
+	(void)ui;
 	out_deadline(s);	/* the MTA waits while the MX works */
-	log_event(LOG_INFO, s->id, "dir=out event=upstream mx=%s addr=%s "
-	    "port=%d tls=%s cipher=%s verify=%s resumed=%s policy=%s "
-	    "prefix=%s source=%s", s->up_mx, s->up_addr, ui->port, ui->tls,
-	    ui->cipher, ui->verify, ui->resumed ? "yes" : "no",
-	    out_level_name(s->up_pol.level),
-	    policy_prefix_name(s->up_pol.prefix), s->up_pol.source);
+	out_log_upstream(s, 0);
 	snprintf(s->up_domain, sizeof(s->up_domain), "%s", s->domain);
 	if (s->state == OUT_CONNECT)
 		out_replay(s);
@@ -331,6 +343,20 @@ out_up_reply(void *arg, int code, const char *text, size_t n)
 		out_reply(s, "250 2.0.0 Reset");
 		out_enter(s, OUT_COMMAND);
 		break;
+	case OUT_REUSE:
+		if (code / 100 == 2) {
+			out_log_upstream(s, 1);
+			snprintf(s->up_domain, sizeof(s->up_domain), "%s",
+			    s->domain);
+			out_replay(s);
+			break;
+		}
+		/* Not usable after all: a fresh connection instead. */
+		upstream_close(s->up, 1);
+		s->up = NULL;
+		s->cur_att--;
+		out_next_attempt(s);
+		break;
 	default:
 		break;
 	}
@@ -355,6 +381,11 @@ out_up_closed(void *arg, const char *reason)
 	s->up_domain[0] = '\0';
 	s->up_dirty = 0;
 	switch (s->state) {
+	case OUT_REUSE:
+		/* The cached session had died: connect afresh. */
+		s->cur_att--;
+		out_next_attempt(s);
+		break;
 	case OUT_MAIL:
 	case OUT_RCPT:
 	case OUT_DATA:
@@ -389,6 +420,152 @@ static const struct upstream_ops out_up_ops = {
 	out_up_ready, out_up_failed, out_up_reply, out_up_drained,
 	out_up_closed
 };
+
+/* ---------------------------------------------------------------- connection cache */
+
+/*
+ * Idle upstream sessions kept for reuse, per worker: keyed by policy
+ * level, MX name as published, address and EHLO name, so a session is
+ * only reused where the same policy was met with the same name.  Bounded
+ * in number, idle time (UP_POOL_IDLE_S), age and transactions (the
+ * engine's bounds); a session is checked with RSET before reuse.
+ */
+#define UP_POOL		32
+#define UP_POOL_IDLE_S	10
+
+struct up_slot {
+	struct worker	*w;
+	struct upstream	*u;
+	char		 key[DNS_NAME_MAX + ADDR_TEXT_MAX + 300];
+	uint64_t	 parked;
+};
+
+struct up_pool {
+	struct up_slot	slot[UP_POOL];
+};
+
+static void
+pool_key(char *key, size_t cap, int level, const char *mx, const char *addr,
+    const char *helo)
+{
+	snprintf(key, cap, "%d|%s|%s|%s", level, mx, addr, helo);
+}
+
+static void
+pool_reply(void *arg, int code, const char *text, size_t n)
+{
+	(void)arg;
+	(void)code;
+	(void)text;
+	(void)n;
+}
+
+static void
+pool_ignore(void *arg)
+{
+	(void)arg;
+}
+
+static void
+pool_failed(void *arg, enum upstream_fail cls, int port, const char *why)
+{
+	(void)arg;
+	(void)cls;
+	(void)port;
+	(void)why;
+}
+
+/* A parked session ended (idle limit, or the MX hung up). */
+static void
+pool_closed(void *arg, const char *reason)
+{
+	struct up_slot *sl = arg;
+
+	(void)reason;
+	sl->u = NULL;
+}
+
+static const struct upstream_ops pool_ops = {
+	pool_ignore, pool_failed, pool_reply, pool_ignore, pool_closed
+};
+
+/* Park an idle session, or close it when it cannot be kept. */
+static void
+pool_put(struct out_session *s)
+{
+	struct up_pool	*p = s->w->up_pool;
+	struct up_slot	*sl = NULL, *oldest = NULL;
+	int		 i;
+
+	if (p == NULL && !s->w->stopping &&
+	    (p = s->w->up_pool = calloc(1, sizeof(*p))) == NULL)
+		goto close;
+	if (p == NULL || s->w->stopping || !upstream_reusable(s->up))
+		goto close;
+	for (i = 0; i < UP_POOL; i++) {
+		if (p->slot[i].u == NULL) {
+			sl = &p->slot[i];
+			break;
+		}
+		if (oldest == NULL || p->slot[i].parked < oldest->parked)
+			oldest = &p->slot[i];
+	}
+	if (sl == NULL) {
+		upstream_close(oldest->u, 1);
+		oldest->u = NULL;
+		sl = oldest;
+	}
+	sl->w = s->w;
+	sl->u = s->up;
+	sl->parked = uv_now(&s->w->loop);
+	pool_key(sl->key, sizeof(sl->key), (int)s->up_pol.level, s->up_mx,
+	    s->up_addr, s->up_helo);
+	upstream_attach(sl->u, &pool_ops, sl, "-");
+	upstream_park(sl->u, UP_POOL_IDLE_S);
+	s->up = NULL;
+	return;
+close:
+	upstream_close(s->up, 1);
+	s->up = NULL;
+}
+
+/* A parked session for this key, taken out of the pool, or NULL. */
+static struct upstream *
+pool_get(struct out_session *s, const char *key)
+{
+	struct up_pool	*p = s->w->up_pool;
+	struct upstream	*u;
+	int		 i;
+
+	if (p == NULL)
+		return NULL;
+	for (i = 0; i < UP_POOL; i++) {
+		if (p->slot[i].u != NULL && strcmp(p->slot[i].key, key) == 0) {
+			u = p->slot[i].u;
+			p->slot[i].u = NULL;
+			return u;
+		}
+	}
+	return NULL;
+}
+
+void
+session_out_pool_flush(struct worker *w)
+{
+	struct up_pool	*p = w->up_pool;
+	int		 i;
+
+	if (p == NULL)
+		return;
+	for (i = 0; i < UP_POOL; i++) {
+		if (p->slot[i].u != NULL) {
+			upstream_close(p->slot[i].u, 1);
+			p->slot[i].u = NULL;
+		}
+	}
+	free(p);
+	w->up_pool = NULL;
+}
 
 /* ---------------------------------------------------------------- choosing the MX */
 
@@ -510,14 +687,31 @@ out_next_attempt(struct out_session *s)
 			s->fail_policy = 1;
 			continue;
 		}
+		snprintf(s->up_helo, sizeof(s->up_helo), "%s",
+		    cfg->helo_name[0] ? cfg->helo_name : s->helo);
+		{
+			char key[sizeof(((struct up_slot *)0)->key)];
+			pool_key(key, sizeof(key), (int)s->pol.level, h->name,
+			    s->up_addr, s->up_helo);
+			if ((s->up = pool_get(s, key)) != NULL) {
+				/* Check that the parked session still
+				 * answers before trusting it with MAIL. */
+				upstream_attach(s->up, &out_up_ops, s, s->id);
+				if (upstream_command(s->up, "RSET\r\n", 6) == 0) {
+					out_enter(s, OUT_REUSE);
+					return;
+				}
+				upstream_close(s->up, 0);
+				s->up = NULL;
+			}
+		}
 		memset(&t, 0, sizeof(t));
 		t.mxhost = h->name;
 		t.addr = s->att[s->cur_att].addr;
 		t.level = s->pol.level;
 		t.try_smtps = s->pol.try_smtps;
 		s->up = upstream_open(&s->w->loop, s->w->tls_client, cfg, &t,
-		    cfg->helo_name[0] ? cfg->helo_name : s->helo, s->id,
-		    &out_up_ops, s);
+		    s->up_helo, s->id, &out_up_ops, s);
 		if (s->up != NULL) {
 			out_enter(s, OUT_CONNECT);
 			return;
@@ -733,7 +927,10 @@ static void
 out_drop_upstream(struct out_session *s)
 {
 	if (s->up != NULL) {
-		upstream_close(s->up, 1);
+		if (s->up_dirty)
+			upstream_close(s->up, 1);
+		else
+			pool_put(s);
 		s->up = NULL;
 	}
 	s->up_domain[0] = '\0';

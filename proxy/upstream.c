@@ -27,6 +27,8 @@
 #include "upstream.h"
 
 #define UP_OUT_SIZE	(64 * 1024)
+#define UP_REUSE_MAX	100		/* transactions per connection */
+#define UP_AGE_MAX_MS	(300 * 1000)	/* and its age */
 
 enum up_state {
 	UP_CONNECT, UP_HANDSHAKE, UP_GREETING, UP_EHLO, UP_HELO,
@@ -70,6 +72,7 @@ struct upstream {
 	int			 tls_ok;	/* the handshake met the level:
 						 * the session may be reused */
 	int			 verified;
+	uint64_t		 opened;	/* loop time, ms */
 	struct upstream_info	 info;
 	char			 tls_version[16];
 	char			 cipher[64];
@@ -355,6 +358,7 @@ upstream_open(uv_loop_t *loop, struct tls_client *tls,
 	u->handles = 1;
 	u->implicit = t->try_smtps;
 	u->port = t->try_smtps ? cfg->remote_smtps_port : cfg->remote_smtp_port;
+	u->opened = uv_now(loop);
 	if (up_connect(u) < 0) {
 		u->state = UP_DEAD;
 		uv_close((uv_handle_t *)&u->timer, up_handle_closed);
@@ -650,6 +654,10 @@ up_step(struct upstream *u)
 		return 1;
 	}
 
+	/* A reply that never came, or a parked session that was not
+	 * reused in time. */
+	if (u->leg->failed && u->leg->err == ETIMEDOUT)
+		goto io_error;
 	if ((n = leg_flush(u->leg, &u->out)) < 0)
 		goto io_error;
 	progress |= n > 0;
@@ -806,4 +814,35 @@ upstream_close(struct upstream *u, int quit)
 		(void)leg_flush(u->leg, &u->out);
 	}
 	up_free(u);
+}
+
+int
+upstream_reusable(const struct upstream *u)
+{
+	return u->state == UP_READY && !u->detached && u->expect == 0 &&
+	    buf_len(&u->out) == 0 && buf_len(&u->in) == 0 &&
+	    u->info.reused + 1 < UP_REUSE_MAX &&
+	    uv_now(u->loop) - u->opened < UP_AGE_MAX_MS;
+}
+
+void
+upstream_attach(struct upstream *u, const struct upstream_ops *ops,
+    void *arg, const char *sid)
+{
+	u->ops = ops;
+	u->arg = arg;
+	snprintf(u->sid, sizeof(u->sid), "%s", sid);
+	up_deadline(u, u->cfg->command_timeout);
+}
+
+void
+upstream_park(struct upstream *u, int seconds)
+{
+	u->info.reused++;	/* one more transaction done on it */
+	/* Remember the TLS session now: a parked connection usually ends
+	 * by its idle limit, which does not count as a clean close. */
+	if (u->leg != NULL && u->leg->ssl != NULL && u->tls_ok)
+		tls_client_save(u->tls, u->leg->ssl, u->mxhost, (int)u->t.level,
+		    u->verified);
+	up_deadline(u, seconds);
 }

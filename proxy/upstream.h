@@ -58,6 +58,7 @@ struct upstream_info {
 	const char	*verify;	/* "ok", "fail" or "none" */
 	const char	*verify_reason;
 	int		 resumed;	/* TLS session resumed */
+	int		 reused;	/* times it was parked for reuse */
 	int		 has_8bitmime, has_size, has_smtputf8;
 	unsigned long	 size_max;	/* 0: no limit announced */
 };
@@ -85,5 +86,16 @@ const struct upstream_info *upstream_info(const struct upstream *);
 
 /* Detach and close; with quit, say QUIT first.  No callback follows. */
 void upstream_close(struct upstream *, int quit);
+
+/*
+ * Connection reuse.  upstream_reusable(): ready, no reply owed, nothing
+ * queued, and within the bounds on age and number of transactions.
+ * upstream_attach() hands such a session to a new owner (and session id
+ * for the log); upstream_park() bounds how long it may wait unused.
+ */
+int upstream_reusable(const struct upstream *);
+void upstream_attach(struct upstream *, const struct upstream_ops *,
+    void *arg, const char *sid);
+void upstream_park(struct upstream *, int seconds);
 
 #endif

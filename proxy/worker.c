@@ -168,6 +168,7 @@ worker_maybe_exit(struct worker *w)
 	if (!w->stopping || w->nconns > 0 || w->exited)
 		return;
 	w->exited = 1;
+	session_out_pool_flush(w);
 	resolver_free(w->resolver);
 	w->resolver = NULL;
 	uv_close((uv_handle_t *)&w->pause_timer, worker_closed_cb);
@@ -212,6 +213,7 @@ worker_wakeup_cb(uv_async_t *a)
 		close(w->listeners[i].fd);
 		w->listeners[i].fd = -1;
 	}
+	session_out_pool_flush(w);
 	uv_timer_stop(&w->pause_timer);
 	uv_timer_start(&w->pause_timer, worker_grace_cb,
 	    (uint64_t)WORKER_GRACE_S * 1000, 0);

@@ -29,6 +29,7 @@ struct listener {
 struct session;
 struct out_session;
 struct resolver;
+struct up_pool;
 
 struct worker {
 	int			 index;
@@ -48,6 +49,7 @@ struct worker {
 	struct out_session	*out_sessions;
 	struct resolver		*resolver;	/* outbound only */
 	struct tls_client	*tls_client;	/* outbound only */
+	struct up_pool		*up_pool;	/* idle upstream sessions */
 	char			 hostname[256];
 };
 

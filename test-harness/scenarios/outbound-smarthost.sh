@@ -433,6 +433,15 @@ else
 	not_ok "TLS sessions to starttls-mx1.good.test are resumed after the first" \
 	    "$(grep ' event=upstream mx=starttls-mx1.good.test' "$GLOG")"
 fi
+# The sending Exim opens a new connection for every message; when the
+# next one comes within the idle limit, mxgate reuses its upstream
+# session (after an RSET) instead of connecting again.
+n_reuse=$(grep -c -E ' event=upstream mx=[^ ]+ .* verify=ok resumed=[a-z]+ reused=[1-9]' "$GLOG")
+if [ "$n_reuse" -ge 1 ]; then
+	ok "upstream sessions are reused across MTA connections ($n_reuse reuses, verify=ok)"
+else
+	not_ok "upstream sessions are reused across MTA connections" "$(grep ' event=upstream ' "$GLOG")"
+fi
 mx_stop gw
 
 # ---------------------------------------------------------------- require_dnssec
