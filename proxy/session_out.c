@@ -724,6 +724,18 @@ out_next_attempt(struct out_session *s)
 	out_give_up(s);
 }
 
+/* The MX set could not be had: every recipient of the domain in this
+ * transaction gets the same reply. */
+static void
+out_resolve_fail(struct out_session *s, const char *code, const char *result,
+    const char *error)
+{
+	snprintf(s->fail_reply, sizeof(s->fail_reply), "%s %s", code, error);
+	out_log_delivery(s, result, error);
+	out_reply(s, "%s", s->fail_reply);
+	out_enter(s, OUT_COMMAND);
+}
+
 static void
 out_resolved(void *arg, const struct mx_set *set)
 {
@@ -747,25 +759,13 @@ out_resolved(void *arg, const struct mx_set *set)
 		out_next_attempt(s);
 		break;
 	case RESOLVE_NXDOMAIN:
-		snprintf(s->fail_reply, sizeof(s->fail_reply),
-		    "550 5.1.2 %s", set->error);
-		out_log_delivery(s, "rejected", set->error);
-		out_reply(s, "%s", s->fail_reply);
-		out_enter(s, OUT_COMMAND);
+		out_resolve_fail(s, "550 5.1.2", "rejected", set->error);
 		break;
 	case RESOLVE_NULLMX:
-		snprintf(s->fail_reply, sizeof(s->fail_reply),
-		    "556 5.1.10 %s", set->error);
-		out_log_delivery(s, "rejected", set->error);
-		out_reply(s, "%s", s->fail_reply);
-		out_enter(s, OUT_COMMAND);
+		out_resolve_fail(s, "556 5.1.10", "rejected", set->error);
 		break;
 	default:
-		snprintf(s->fail_reply, sizeof(s->fail_reply),
-		    "451 4.4.3 %s", set->error);
-		out_log_delivery(s, "deferred", set->error);
-		out_reply(s, "%s", s->fail_reply);
-		out_enter(s, OUT_COMMAND);
+		out_resolve_fail(s, "451 4.4.3", "deferred", set->error);
 		break;
 	}
 	out_cycle(s);

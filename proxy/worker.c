@@ -53,39 +53,37 @@ fail:
 	return -1;
 }
 
+/* Open one listener of `kind` per configured address. */
+static int
+worker_bind_kind(struct worker *w, enum listener_kind kind,
+    const struct config_addr *addrs, int n, char *err, size_t errlen)
+{
+	int	i;
+
+	for (i = 0; i < n; i++) {
+		struct listener *l = &w->listeners[w->n_listeners];
+		l->w = w;
+		l->kind = kind;
+		l->addr = &addrs[i];
+		if (listener_open(l, err, errlen) < 0)
+			return -1;
+		w->n_listeners++;
+	}
+	return 0;
+}
+
 int
 worker_bind(struct worker *w, char *err, size_t errlen)
 {
-	const struct config	*cfg = w->cfg;
-	int			 i;
+	const struct config *cfg = w->cfg;
 
-	for (i = 0; i < cfg->n_listen_smtps; i++) {
-		struct listener *l = &w->listeners[w->n_listeners];
-		l->w = w;
-		l->kind = LISTEN_SMTPS;
-		l->addr = &cfg->listen_smtps[i];
-		if (listener_open(l, err, errlen) < 0)
-			return -1;
-		w->n_listeners++;
-	}
-	for (i = 0; i < cfg->n_listen_starttls; i++) {
-		struct listener *l = &w->listeners[w->n_listeners];
-		l->w = w;
-		l->kind = LISTEN_STARTTLS;
-		l->addr = &cfg->listen_starttls[i];
-		if (listener_open(l, err, errlen) < 0)
-			return -1;
-		w->n_listeners++;
-	}
-	for (i = 0; i < cfg->n_listen_outbound; i++) {
-		struct listener *l = &w->listeners[w->n_listeners];
-		l->w = w;
-		l->kind = LISTEN_OUTBOUND;
-		l->addr = &cfg->listen_outbound[i];
-		if (listener_open(l, err, errlen) < 0)
-			return -1;
-		w->n_listeners++;
-	}
+	if (worker_bind_kind(w, LISTEN_SMTPS, cfg->listen_smtps,
+	    cfg->n_listen_smtps, err, errlen) < 0 ||
+	    worker_bind_kind(w, LISTEN_STARTTLS, cfg->listen_starttls,
+	    cfg->n_listen_starttls, err, errlen) < 0 ||
+	    worker_bind_kind(w, LISTEN_OUTBOUND, cfg->listen_outbound,
+	    cfg->n_listen_outbound, err, errlen) < 0)
+		return -1;
 	return 0;
 }
 
