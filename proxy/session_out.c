@@ -13,6 +13,7 @@
  * the previous one is queued.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <netinet/in.h>
@@ -43,6 +44,7 @@
 #endif
 #define OUT_REPLY_BUF	SMTP_REPLY_MAX
 #define OUT_BODY_BUF	(64 * 1024)
+#define OUT_PIPE_SIZE	(256 * 1024)	/* splice path: one peek, one pipe */
 #define OUT_ATTEMPTS	(MX_HOSTS_MAX * MX_ADDRS_MAX + 1)
 
 enum out_state {
@@ -103,7 +105,15 @@ struct out_session {
 						 * this domain gets it */
 	struct smtp_dot		 dot;
 	int			 body_lost;	/* upstream gone mid-body */
+	int			 body_end;	/* the end of data is read */
 	uint64_t		 body_bytes;
+	uint64_t		 body_spliced;	/* of body_bytes */
+
+	/* the splice path for plain-to-plain bodies */
+	int			 pipe[2];	/* -1 until first used */
+	size_t			 pipe_size;
+	size_t			 inpipe;	/* bytes in the pipe */
+	int			 no_splice;	/* the kernel refused */
 
 	/* resolution and attempts */
 	struct resolve_req	*req;
@@ -194,7 +204,9 @@ out_reset_txn(struct out_session *s)
 	s->nrcpt = 0;
 	s->fail_reply[0] = '\0';
 	s->body_lost = 0;
+	s->body_end = 0;
 	s->body_bytes = 0;
+	s->body_spliced = 0;
 }
 
 static const char *
@@ -213,7 +225,7 @@ out_log_delivery(struct out_session *s, const char *result,
 
 	log_event(LOG_INFO, s->id, "dir=out event=delivery domain=%s mx=%s "
 	    "prefix=%s policy=%s port=%d tls=%s cipher=%s verify=%s "
-	    "dnssec=%s result=%s%s%s%s rcpts=%d bytes=%llu",
+	    "dnssec=%s result=%s%s%s%s rcpts=%d bytes=%llu relay=%s",
 	    s->domain[0] ? s->domain : "-",
 	    s->up_mx[0] ? s->up_mx : "-", policy_prefix_name(s->up_pol.prefix),
 	    out_level_name(s->up_pol.level), ui ? ui->port : 0,
@@ -223,7 +235,9 @@ out_log_delivery(struct out_session *s, const char *result,
 	    s->up_secure ? "secure" : "insecure", result,
 	    reason ? " reason=\"" : "",
 	    reason ? log_quote(reason, rs, sizeof(rs)) : "",
-	    reason ? "\"" : "", s->nrcpt, (unsigned long long)s->body_bytes);
+	    reason ? "\"" : "", s->nrcpt, (unsigned long long)s->body_bytes,
+	    s->body_spliced == 0 ? "copy" : s->body_spliced == s->body_bytes ?
+	    "splice" : "splice+copy");
 }
 
 /* ---------------------------------------------------------------- upstream callbacks */
@@ -1118,15 +1132,186 @@ out_command(struct out_session *s)
 	return 1;
 }
 
+/* The end of data has passed on: the MX's verdict decides, unless the
+ * MX was lost on the way. */
+static int
+out_body_done(struct out_session *s)
+{
+	if (s->body_lost || s->up == NULL) {
+		out_reply(s, "451 4.4.2 %s: connection lost during DATA",
+		    s->up_mx);
+		out_log_delivery(s, "deferred", "connection lost during DATA");
+		out_reset_txn(s);
+		out_drop_upstream(s);
+		out_enter(s, OUT_COMMAND);
+		return 1;
+	}
+	upstream_expect_reply(s->up);
+	out_enter(s, OUT_DOT);
+	return 1;
+}
+
+static void
+out_pipe_close(struct out_session *s)
+{
+	if (s->pipe[0] >= 0) {
+		close(s->pipe[0]);
+		close(s->pipe[1]);
+	}
+	s->pipe[0] = s->pipe[1] = -1;
+	s->inpipe = 0;
+}
+
+static int
+out_pipe_open(struct out_session *s)
+{
+	int	n;
+
+	if (s->w->peek == NULL && (s->w->peek = malloc(OUT_PIPE_SIZE)) == NULL)
+		return -1;
+	if (pipe2(s->pipe, O_NONBLOCK | O_CLOEXEC) < 0) {
+		s->pipe[0] = s->pipe[1] = -1;
+		return -1;
+	}
+	(void)fcntl(s->pipe[1], F_SETPIPE_SZ, OUT_PIPE_SIZE);
+	if ((n = fcntl(s->pipe[1], F_GETPIPE_SZ)) <= 0) {
+		out_pipe_close(s);
+		return -1;
+	}
+	s->pipe_size = (size_t)n < OUT_PIPE_SIZE ? (size_t)n : OUT_PIPE_SIZE;
+	return 0;
+}
+
+/*
+ * Whether the body goes by splice now: `splice yes`, both legs plain,
+ * and nothing already read into user space that must go first.  Gives
+ * the upstream leg, or NULL.
+ */
+static struct leg *
+out_splice_leg(struct out_session *s)
+{
+	if (s->state != OUT_BODY || !s->w->cfg->relay_splice ||
+	    s->no_splice || s->body_lost || s->up == NULL ||
+	    s->mta.ssl != NULL || buf_len(&s->cin) > 0)
+		return NULL;
+	return upstream_body_leg(s->up);
+}
+
+/*
+ * The body of a plain-to-plain session.  Each chunk is looked at with
+ * MSG_PEEK, only to find the end of data, and then moved by splice(2)
+ * through a pipe: it crosses into user space once, read-only, and is
+ * never written back.  Bytes after the end of data (a pipelined
+ * command) stay in the socket for the command reader.
+ */
+static int
+out_body_splice(struct out_session *s, struct leg *up)
+{
+	struct smtp_dot	 dot;
+	ssize_t		 n;
+	size_t		 chunk;
+	long		 end;
+	int		 progress = 0;
+
+	if (s->pipe[0] < 0 && out_pipe_open(s) < 0) {
+		s->no_splice = 1;	/* the copy path takes over */
+		return 1;
+	}
+	for (;;) {
+		while (s->inpipe > 0) {
+			if (!up->wr_ok) {
+				upstream_body_wait(s->up);
+				return progress;
+			}
+			n = splice(s->pipe[0], NULL, up->fd, NULL, s->inpipe,
+			    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+			if (n > 0) {
+				s->inpipe -= (size_t)n;
+				progress = 1;
+			} else if (n < 0 && errno == EINTR)
+				continue;
+			else if (n < 0 && errno == EAGAIN) {
+				up->wr_ok = 0;
+				upstream_body_wait(s->up);
+				return progress;
+			} else {
+				/* The MX went away: swallow the rest of
+				 * the body, then say so. */
+				s->body_lost = 1;
+				out_pipe_close(s);
+				return 1;
+			}
+		}
+		if (s->body_end)
+			return out_body_done(s);
+		if (!s->mta.rd_ok)
+			return progress;
+		n = recv(s->mta.fd, s->w->peek, s->pipe_size, MSG_PEEK);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				s->mta.rd_ok = 0;
+				return progress;
+			}
+			s->mta.err = errno;
+			out_close(s, "client-error");
+			return -1;
+		}
+		if (n == 0) {
+			s->mta.eof = 1;
+			out_close(s, "client-closed");
+			return -1;
+		}
+		dot = s->dot;
+		end = smtp_dot_scan(&dot, s->w->peek, (size_t)n);
+		chunk = end >= 0 ? (size_t)end : (size_t)n;
+		do
+			n = splice(s->mta.fd, NULL, s->pipe[1], NULL, chunk,
+			    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		while (n < 0 && errno == EINTR);
+		if (n <= 0) {
+			/* Bytes are waiting and the pipe is empty: a
+			 * refusal means no splice here.  Copy instead. */
+			s->no_splice = 1;
+			return 1;
+		}
+		if ((size_t)n == chunk) {
+			s->dot = dot;
+			s->body_end = end >= 0;
+		} else	/* a short move: the end lies beyond it */
+			(void)smtp_dot_scan(&s->dot, s->w->peek, (size_t)n);
+		s->inpipe = (size_t)n;
+		s->body_bytes += (uint64_t)n;
+		s->body_spliced += (uint64_t)n;
+		progress = 1;
+		out_deadline(s);
+	}
+}
+
 /* Relay body bytes from the MTA to the MX, watching for the end. */
 static int
 out_body(struct out_session *s)
 {
-	size_t	chunk, room;
-	long	end;
+	struct leg	*up;
+	size_t		 chunk, room;
+	long		 end;
 
-	if (buf_len(&s->cin) == 0)
+	if ((up = out_splice_leg(s)) != NULL)
+		return out_body_splice(s, up);
+	if (s->inpipe > 0) {
+		/* The splice path was cut off mid-body (the MX went
+		 * away): what is in the pipe can never be delivered. */
+		s->body_lost = 1;
+		out_pipe_close(s);
+	}
+	if (buf_len(&s->cin) == 0) {
+		if (s->mta.eof) {
+			out_close(s, "client-closed");
+			return -1;
+		}
 		return 0;
+	}
 	chunk = buf_len(&s->cin);
 	if (!s->body_lost) {
 		room = s->up ? upstream_body_room(s->up) : 0;
@@ -1145,18 +1330,7 @@ out_body(struct out_session *s)
 	buf_consume(&s->cin, chunk);
 	if (end < 0)
 		return 1;
-	if (s->body_lost || s->up == NULL) {
-		out_reply(s, "451 4.4.2 %s: connection lost during DATA",
-		    s->up_mx);
-		out_log_delivery(s, "deferred", "connection lost during DATA");
-		out_reset_txn(s);
-		out_drop_upstream(s);
-		out_enter(s, OUT_COMMAND);
-		return 1;
-	}
-	upstream_expect_reply(s->up);
-	out_enter(s, OUT_DOT);
-	return 1;
+	return out_body_done(s);
 }
 
 static int
@@ -1177,8 +1351,9 @@ out_step(struct out_session *s)
 		}
 		return progress;
 	}
-	/* Read only as much as the current state can use. */
-	if (buf_len(&s->toc) < OUT_REPLY_BUF / 2) {
+	/* Read only as much as the current state can use; a body on the
+	 * splice path is read by out_body_splice() itself. */
+	if (buf_len(&s->toc) < OUT_REPLY_BUF / 2 && out_splice_leg(s) == NULL) {
 		if ((n = leg_fill(&s->mta, &s->cin)) < 0) {
 			out_close(s, "client-error");
 			return -1;
@@ -1222,7 +1397,8 @@ out_cycle(void *arg)
 	s->in_cycle = 0;
 	if (s->state == OUT_DEAD)
 		return;
-	leg_want(&s->mta, buf_room(&s->cin) > 0 &&
+	/* With body bytes in the pipe the MX is what is waited for. */
+	leg_want(&s->mta, buf_room(&s->cin) > 0 && s->inpipe == 0 &&
 	    buf_len(&s->toc) < OUT_REPLY_BUF / 2, buf_len(&s->toc) > 0);
 }
 
@@ -1309,12 +1485,19 @@ out_close(struct out_session *s, const char *reason)
 	log_event(LOG_INFO, s->id, "dir=out event=close reason=%s "
 	    "duration_ms=%llu", reason,
 	    (unsigned long long)(uv_now(&w->loop) - s->started));
+	if (s->state == OUT_BODY && s->up != NULL) {
+		/* No QUIT in the middle of a body: it would be body text.
+		 * Closing without the end of data makes the MX drop it. */
+		upstream_close(s->up, 0);
+		s->up = NULL;
+	}
 	s->state = OUT_DEAD;
 	if (s->req != NULL) {
 		resolve_cancel(s->req);
 		s->req = NULL;
 	}
 	out_drop_upstream(s);
+	out_pipe_close(s);
 	if (s->prev != NULL)
 		s->prev->next = s->next;
 	else
@@ -1353,6 +1536,7 @@ session_out_start(struct worker *w, struct listener *l, int fd,
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	buf_init(&s->cin, OUT_BODY_BUF);
 	buf_init(&s->toc, OUT_REPLY_BUF);
+	s->pipe[0] = s->pipe[1] = -1;
 	s->started = uv_now(&w->loop);
 	if (leg_init(&w->loop, &s->mta, fd, s, out_cycle) < 0) {
 		close(fd);

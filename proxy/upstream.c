@@ -78,6 +78,8 @@ struct upstream {
 	char			 cipher[64];
 	char			 why[512];
 	unsigned		 in_cycle:1, again:1, detached:1, quitting:1;
+	unsigned		 body_wait:1;	/* the owner writes the
+						 * socket and waits for room */
 };
 
 static void	up_cycle(void *);
@@ -664,6 +666,12 @@ up_step(struct upstream *u)
 	if (n > 0 && !u->detached && buf_room(&u->out) >= UP_OUT_SIZE / 2 &&
 	    u->state == UP_READY)
 		u->ops->drained(u->arg);
+	else if (u->body_wait && u->leg->wr_ok) {
+		u->body_wait = 0;
+		progress = 1;
+		if (!u->detached && u->state == UP_READY)
+			u->ops->drained(u->arg);
+	}
 	if (u->state == UP_DEAD)
 		return -1;
 	/* Read nothing between our STARTTLS and its reply being handled:
@@ -756,7 +764,8 @@ up_cycle(void *arg)
 		leg_want(u->leg, !u->leg->rd_ok, !u->leg->wr_ok);
 		break;
 	default:
-		leg_want(u->leg, buf_room(&u->in) > 0, buf_len(&u->out) > 0);
+		leg_want(u->leg, buf_room(&u->in) > 0,
+		    buf_len(&u->out) > 0 || u->body_wait);
 		break;
 	}
 }
@@ -785,6 +794,22 @@ upstream_body(struct upstream *u, const char *p, size_t n)
 		return -1;
 	up_cycle(u);
 	return 0;
+}
+
+struct leg *
+upstream_body_leg(struct upstream *u)
+{
+	if (u->state != UP_READY || u->leg->ssl != NULL ||
+	    buf_len(&u->out) > 0 || u->leg->failed)
+		return NULL;
+	return u->leg;
+}
+
+void
+upstream_body_wait(struct upstream *u)
+{
+	u->body_wait = 1;
+	up_cycle(u);
 }
 
 void

@@ -82,6 +82,17 @@ size_t upstream_body_room(const struct upstream *);
 int upstream_body(struct upstream *, const char *p, size_t n);
 void upstream_expect_reply(struct upstream *);
 
+/*
+ * The splice path for a plain session.  upstream_body_leg() gives the
+ * session's leg when it is ready, plain and has nothing of its own
+ * queued, so that body bytes may be written to its socket directly;
+ * NULL otherwise.  A writer that finds the socket full clears the leg's
+ * wr_ok and calls upstream_body_wait(): ops->drained follows once the
+ * socket takes bytes again.
+ */
+struct leg *upstream_body_leg(struct upstream *);
+void upstream_body_wait(struct upstream *);
+
 const struct upstream_info *upstream_info(const struct upstream *);
 
 /* Detach and close; with quit, say QUIT first.  No callback follows. */

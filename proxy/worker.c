@@ -167,6 +167,8 @@ worker_maybe_exit(struct worker *w)
 		return;
 	w->exited = 1;
 	session_out_pool_flush(w);
+	free(w->peek);
+	w->peek = NULL;
 	resolver_free(w->resolver);
 	w->resolver = NULL;
 	uv_close((uv_handle_t *)&w->pause_timer, worker_closed_cb);

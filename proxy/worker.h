@@ -50,6 +50,8 @@ struct worker {
 	struct resolver		*resolver;	/* outbound only */
 	struct tls_client	*tls_client;	/* outbound only */
 	struct up_pool		*up_pool;	/* idle upstream sessions */
+	char			*peek;		/* outbound splice path: where
+						 * bodies are looked at */
 	char			 hostname[256];
 };
 

@@ -407,6 +407,7 @@ swaks_accepted() { # OUT: the reply to the end of DATA was 250
 # STEP is one of:
 #   reply       read one complete SMTP reply (up to the "NNN " line)
 #   send:TEXT   write TEXT in one write(); \r \n \t \\ and \xHH are decoded
+#   file:PATH   write the file's bytes in one write()
 #   drain:SECS  read until the peer closes or SECS pass
 #   sleep:SECS
 # Prints "S: line" for every line received (partial last line included),
@@ -456,6 +457,13 @@ t_write_raw_client() {
 				my $t = $1; my $shown = $t;
 				$t =~ s/\\(x[0-9A-Fa-f]{2}|[rnt\\])/my $e = $1; $e eq "r" ? "\r" : $e eq "n" ? "\n" : $e eq "t" ? "\t" : $e eq "\\" ? "\\" : chr(hex(substr($e, 1)))/ge;
 				print "C: $shown\n";
+				local $SIG{PIPE} = "IGNORE";
+				my $w = syswrite($s, $t);
+				if (!defined $w || $w != length $t) { print "SEND-FAILED $!\n"; }
+			} elsif ($step =~ /^file:(.*)\z/s) {
+				open(my $f, "<", $1) or do { print "BAD-FILE $1\n"; exit 2; };
+				binmode $f; local $/; my $t = <$f>; close $f;
+				print "C: <", length($t), " bytes of $1>\n";
 				local $SIG{PIPE} = "IGNORE";
 				my $w = syswrite($s, $t);
 				if (!defined $w || $w != length $t) { print "SEND-FAILED $!\n"; }

@@ -966,6 +966,7 @@ o_case() {
 #                                    starttls-mx2.fallback.test (20)  127.0.0.54  Exim, valid cert
 #   K-may        K-may.test          mx1.K-may.test (10)              as K        (K: wrongname, expired,
 #                                                                                  selfsigned, untrusted)
+#   plain        plain.test          mx1.plain.test (10)              127.0.0.45  (the Exim without TLS)
 #   broken       broken.test         SERVFAIL
 #
 # Every MX host listens on the same two ports at its own address: the smtp
@@ -979,7 +980,7 @@ declare -A O_DOM=(
 	[stripped]=stripped.test [inject]=inject.test [wild]=wild.test [fallback]=fallback.test
 	[wrongname-may]=wrongname-may.test [expired-may]=expired-may.test
 	[selfsigned-may]=selfsigned-may.test [untrusted-may]=untrusted-may.test
-	[broken]=broken.test
+	[plain]=plain.test [broken]=broken.test
 )
 declare -A O_MXN=(
 	[good]=starttls-mx1.good.test [smtps]=smtps-mx1.good.test
@@ -992,6 +993,7 @@ declare -A O_MXN=(
 	[fallback2]=starttls-mx2.fallback.test
 	[wrongname-may]=mx1.wrongname-may.test [expired-may]=mx1.expired-may.test
 	[selfsigned-may]=mx1.selfsigned-may.test [untrusted-may]=mx1.untrusted-may.test
+	[plain]=mx1.plain.test
 )
 declare -A O_MXA=(
 	[good]=127.0.0.41 [smtps]=127.0.0.42 [closed26]=127.0.0.43 [plain26]=127.0.0.44
@@ -999,7 +1001,7 @@ declare -A O_MXA=(
 	[selfsigned]=127.0.0.49 [untrusted]=127.0.0.50 [stripped]=127.0.0.51 [inject]=127.0.0.52
 	[wild]=127.0.0.53 [fallback]=127.0.0.49 [fallback2]=127.0.0.54
 	[wrongname-may]=127.0.0.47 [expired-may]=127.0.0.48 [selfsigned-may]=127.0.0.49
-	[untrusted-may]=127.0.0.50
+	[untrusted-may]=127.0.0.50 [plain]=127.0.0.45
 )
 # The Exim instance (o_mxhost_start name) that stores what reaches KEY's MX.
 declare -A O_SRV=(
@@ -1007,7 +1009,7 @@ declare -A O_SRV=(
 	[wrongname]=wrongname [expired]=expired [selfsigned]=selfsigned [untrusted]=untrusted
 	[stripped]=good [wild]=wild [fallback]=selfsigned [fallback2]=fallback2
 	[wrongname-may]=wrongname [expired-may]=expired [selfsigned-may]=selfsigned
-	[untrusted-may]=untrusted
+	[untrusted-may]=untrusted [plain]=smtpsnotls
 )
 O_EXIM_MX_HOSTS="good smtps closed26 plain26 smtpsnotls wrongname expired selfsigned untrusted wild fallback2"
 
@@ -1017,7 +1019,7 @@ o_world_zone() {
 	local k
 	for k in good smtps closed26 plain26 smtpsnotls notls wrongname expired selfsigned \
 	    untrusted stripped inject wild fallback wrongname-may expired-may selfsigned-may \
-	    untrusted-may; do
+	    untrusted-may plain; do
 		o_dns_mx "${O_DOM[$k]}" "${O_MXN[$k]}" 10
 		o_dns_a "${O_MXN[$k]}" "${O_MXA[$k]}"
 	done
