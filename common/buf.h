@@ -1,7 +1,10 @@
 /*
- * Bounded byte buffer: data lives in p[head..tail), capacity fixed at
- * allocation.  The storage is allocated on first use and may be released
- * when empty, so an idle connection holds no buffer memory.
+ * Bounded byte buffer: data lives in p[head..tail).  The storage is
+ * allocated on first use and may be released when empty, so an idle
+ * connection holds no buffer memory.  A buffer may be allowed to grow
+ * from cap to max (buf_grow()) when it is found full while its source
+ * has more: bulk transfers then move in fewer, larger system calls while
+ * every other session stays small.
  */
 #ifndef BUF_H
 #define BUF_H
@@ -12,7 +15,8 @@
 
 struct buf {
 	char	*p;
-	size_t	 cap;		/* fixed bound, also when p is NULL */
+	size_t	 cap;		/* bound, also when p is NULL */
+	size_t	 max;		/* what cap may grow to */
 	size_t	 head, tail;
 };
 
@@ -20,7 +24,7 @@ static inline void
 buf_init(struct buf *b, size_t cap)
 {
 	b->p = NULL;
-	b->cap = cap;
+	b->cap = b->max = cap;
 	b->head = b->tail = 0;
 }
 
@@ -99,6 +103,42 @@ buf_append(struct buf *b, const void *data, size_t len)
 	memcpy(dst, data, len);
 	b->tail += len;
 	return 0;
+}
+
+/*
+ * Set a new bound cap (and growth limit max >= cap), keeping the bytes
+ * held.  -1 when they would not fit or allocation fails (the buffer is
+ * then unchanged).
+ */
+static inline int
+buf_resize(struct buf *b, size_t cap, size_t max)
+{
+	char	*np;
+
+	if (buf_len(b) > cap || max < cap)
+		return -1;
+	if (b->p != NULL) {
+		if (b->head > 0) {
+			memmove(b->p, b->p + b->head, b->tail - b->head);
+			b->tail -= b->head;
+			b->head = 0;
+		}
+		if ((np = realloc(b->p, cap)) == NULL)
+			return -1;
+		b->p = np;
+	}
+	b->cap = cap;
+	b->max = max;
+	return 0;
+}
+
+/* Let the buffer hold up to max from now on (it keeps that size until
+ * the session ends; released storage is allocated again at max). */
+static inline void
+buf_grow(struct buf *b)
+{
+	if (b->cap < b->max)
+		(void)buf_resize(b, b->max, b->max);
 }
 
 /* Release the storage if the buffer is empty. */

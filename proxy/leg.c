@@ -1,9 +1,13 @@
 /*
  * A leg: non-blocking socket I/O, plain or through wolfSSL.
  *
- * wolfSSL reads and writes the socket itself (wolfSSL_set_fd), so TLS
- * bytes are decrypted once, straight into the buffer that the other leg
- * writes from: one user-space pass per byte.
+ * wolfSSL writes the socket itself (wolfSSL_set_fd) and decrypts
+ * straight into the buffer that the other leg writes from.  It reads
+ * through leg_tls_recv(): wolfSSL asks for exactly one record header,
+ * then exactly one record, and two small recv(2) calls per 16 KiB record
+ * cost more than the copy out of a read-ahead buffer filled by one large
+ * recv(2) (on loopback every receive may also send the peer's ACK and
+ * run its transmit path on our time).
  */
 #include <errno.h>
 #include <string.h>
@@ -11,6 +15,9 @@
 #include <unistd.h>
 
 #include "leg.h"
+
+#define LEG_READ_AHEAD	(64 * 1024)	/* grows to LEG_READ_AHEAD_MAX */
+#define LEG_READ_AHEAD_MAX (256 * 1024)	/* under bulk transfer */
 
 static void
 leg_poll_cb(uv_poll_t *h, int status, int events)
@@ -40,6 +47,8 @@ leg_init(uv_loop_t *loop, struct leg *l, int fd, void *owner, leg_cb *cb)
 	int	r;
 
 	memset(l, 0, sizeof(*l));
+	buf_init(&l->ra, LEG_READ_AHEAD);
+	(void)buf_resize(&l->ra, LEG_READ_AHEAD, LEG_READ_AHEAD_MAX);
 	l->fd = fd;
 	l->owner = owner;
 	l->on_event = cb;
@@ -168,7 +177,13 @@ leg_fill(struct leg *l, struct buf *b)
 	size_t	 room;
 	char	*p;
 
-	while (l->rd_ok && !l->eof && buf_room(b) > 0) {
+	while (l->rd_ok && !l->eof) {
+		if (buf_room(b) == 0) {
+			/* Full with more to come: bulk.  Grow if allowed. */
+			buf_grow(b);
+			if (buf_room(b) == 0)
+				break;
+		}
 		if ((p = buf_space(b, &room)) == NULL) {
 			l->err = ENOMEM;
 			l->failed = 1;
@@ -214,14 +229,73 @@ leg_flush(struct leg *l, struct buf *b)
 	return total;
 }
 
+/* wolfSSL's receive callback (ctx is the leg). */
+static int
+leg_tls_recv(WOLFSSL *ssl, char *p, int sz, void *ctx)
+{
+	struct leg	*l = ctx;
+	ssize_t		 r;
+	size_t		 n, room;
+	char		*q;
+
+	if (buf_len(&l->ra) == 0) {
+		if ((q = buf_space(&l->ra, &room)) == NULL)
+			return WOLFSSL_CBIO_ERR_GENERAL;
+		do
+			r = recv(l->fd, q, room, 0);
+		while (r < 0 && errno == EINTR);
+		if (r <= 0) {
+			buf_trim(&l->ra);	/* idle: hold no memory */
+			if (r == 0)
+				return WOLFSSL_CBIO_ERR_CONN_CLOSE;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return WOLFSSL_CBIO_ERR_WANT_READ;
+			if (errno == ECONNRESET)
+				return WOLFSSL_CBIO_ERR_CONN_RST;
+			if (errno == EPIPE || errno == ECONNABORTED)
+				return WOLFSSL_CBIO_ERR_CONN_CLOSE;
+			return WOLFSSL_CBIO_ERR_GENERAL;
+		}
+		buf_produced(&l->ra, (size_t)r);
+		if ((size_t)r == room)
+			buf_grow(&l->ra);	/* more was waiting */
+	}
+	n = buf_len(&l->ra) < (size_t)sz ? buf_len(&l->ra) : (size_t)sz;
+	memcpy(p, buf_data(&l->ra), n);
+	buf_consume(&l->ra, n);
+	buf_trim(&l->ra);
+	return (int)n;
+}
+
+void
+leg_tls_attach(struct leg *l, WOLFSSL *ssl)
+{
+	l->ssl = ssl;
+	if (ssl != NULL) {
+		wolfSSL_SSLSetIORecv(ssl, leg_tls_recv);
+		wolfSSL_SetIOReadCtx(ssl, l);
+	}
+}
+
 static int
 leg_handshake(struct leg *l, int server)
 {
 	int	r, e;
 
 	r = server ? wolfSSL_accept(l->ssl) : wolfSSL_connect(l->ssl);
-	if (r == WOLFSSL_SUCCESS)
+	if (r == WOLFSSL_SUCCESS) {
+		/*
+		 * The handshake's secrets and scratch arrays are of no use
+		 * past it: the session keys and the resumption secret are
+		 * derived by now, and mxgate neither asks for nor answers
+		 * post-handshake authentication.  Our own wolfSSL build has
+		 * freed them already; a build with post-handshake
+		 * authentication (Debian's, WOLFSSL=system) would keep
+		 * 5 KiB of them for as long as the connection lives.
+		 */
+		wolfSSL_FreeArrays(l->ssl);
 		return 1;
+	}
 	e = wolfSSL_get_error(l->ssl, r);
 	if (e == WOLFSSL_ERROR_WANT_READ) {
 		l->rd_ok = 0;
@@ -304,6 +378,7 @@ leg_close(struct leg *l, uv_close_cb cb)
 		wolfSSL_free(l->ssl);
 		l->ssl = NULL;
 	}
+	buf_free(&l->ra);
 	if (l->active) {
 		l->active = 0;
 		uv_close((uv_handle_t *)&l->poll, cb);

@@ -40,6 +40,8 @@ struct leg {
 	unsigned	 failed:1;
 	size_t		 wr_pending;	/* TLS: length of a blocked write,
 					 * to be retried unchanged */
+	struct buf	 ra;		/* TLS: bytes read ahead of the
+					 * record layer; empty = freed */
 	int		 err;		/* last errno / wolfSSL error */
 };
 
@@ -61,6 +63,10 @@ ssize_t leg_fill(struct leg *, struct buf *b);
 /* Write as much of b as the socket takes.  Returns bytes written,
  * 0 when blocked, LEG_ERR. */
 ssize_t leg_flush(struct leg *, struct buf *b);
+
+/* Put TLS on the leg: ssl was made for its socket, and reads it
+ * through the leg's read-ahead buffer from now on. */
+void leg_tls_attach(struct leg *, WOLFSSL *ssl);
 
 /* TLS server handshake step: 1 done, LEG_AGAIN, LEG_ERR. */
 int leg_accept(struct leg *);

@@ -31,7 +31,8 @@
 
 #define CMD_BUF_SIZE	(2 * SMTP_CMD_LINE_MAX)
 #define REPLY_BUF_SIZE	SMTP_REPLY_MAX
-#define RELAY_BUF_SIZE	(64 * 1024)
+#define RELAY_BUF_SIZE	(64 * 1024)	/* grows to RELAY_BUF_MAX */
+#define RELAY_BUF_MAX	(256 * 1024)	/* under bulk transfer */
 
 enum in_state {
 	IN_HANDSHAKE,		/* smtps: TLS handshake with the client */
@@ -314,8 +315,14 @@ session_start_relay(struct session *s)
 	}
 	buf_free(&s->cin);
 	buf_free(&s->bin);
-	/* The relay buffers are larger than the command-mode ones. */
-	s->tob.cap = s->toc.cap = RELAY_BUF_SIZE;
+	/* The relay buffers are larger than the command-mode ones (and
+	 * may hold bytes already). */
+	if (buf_resize(&s->tob, RELAY_BUF_SIZE, RELAY_BUF_MAX) < 0 ||
+	    buf_resize(&s->toc, RELAY_BUF_SIZE, RELAY_BUF_MAX) < 0) {
+		session_fail(s, "internal-error", "421 4.3.0",
+		    "Out of memory");
+		return;
+	}
 	relay_init(&s->relay, &s->client, &s->backend, &s->tob, &s->toc,
 	    s->w->cfg->relay_splice);
 	s->relaying = 1;
@@ -664,7 +671,8 @@ session_step(struct session *s)
 		if (buf_len(&s->toc) > 0)
 			return io;
 		/* The 220 is out; from here the client speaks TLS. */
-		s->client.ssl = tls_server_session(s->w->tls, s->client.fd);
+		leg_tls_attach(&s->client, tls_server_session(s->w->tls,
+		    s->client.fd));
 		if (s->client.ssl == NULL) {
 			session_close(s, "tls-handshake-failed");
 			return 1;
@@ -903,7 +911,7 @@ session_in_start(struct worker *w, struct listener *l, int fd,
 	    addr_fmt((struct sockaddr *)&s->local, la, sizeof(la)));
 
 	if (l->kind == LISTEN_SMTPS) {
-		s->client.ssl = tls_server_session(w->tls, fd);
+		leg_tls_attach(&s->client, tls_server_session(w->tls, fd));
 		if (s->client.ssl == NULL) {
 			session_close(s, "tls-handshake-failed");
 			return;

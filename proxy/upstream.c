@@ -478,8 +478,8 @@ static int
 up_start_tls(struct upstream *u)
 {
 	u->verify.enforce = u->t.level >= POLICY_VERIFY;
-	u->leg->ssl = tls_client_session(u->tls, u->leg->fd, u->mxhost,
-	    &u->verify);
+	leg_tls_attach(u->leg, tls_client_session(u->tls, u->leg->fd,
+	    u->mxhost, &u->verify));
 	if (u->leg->ssl == NULL) {
 		up_fail(u, UP_FAIL_POLICY, "cannot start TLS");
 		return -1;

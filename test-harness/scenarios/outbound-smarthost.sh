@@ -425,6 +425,24 @@ else
 fi
 # good.test went to the same MX several times: after the first full
 # handshake mxgate resumes the TLS session it remembered for that name.
+# Whether the later messages found a parked connection depends on timing,
+# so two more go at once: at most one of them can take a parked
+# connection, the other needs a connection of its own.
+for k in 1 2; do
+	t_message 2048 "sh-res$k-$$"
+	t_swaks plain 127.0.0.1 127.0.0.1 "$OPORT" "$T_WORK/msg/sh-res$k-$$.wire" \
+	    "$T_WORK/swaks-sh-res$k.out" --to rcpt@good.test &
+	pids[k]=$!
+done
+wait "${pids[@]}"
+for k in 1 2; do
+	if swaks_accepted "$T_WORK/swaks-sh-res$k.out"; then
+		ok "two messages at once to good.test: message $k accepted (250)"
+	else
+		not_ok "two messages at once to good.test: message $k accepted (250)" \
+		    "$(grep -E '^<' "$T_WORK/swaks-sh-res$k.out" | tail -n 3)"
+	fi
+done
 n_full=$(grep -c -E ' event=upstream mx=starttls-mx1\.good\.test .* resumed=no ' "$GLOG")
 n_res=$(grep -c -E ' event=upstream mx=starttls-mx1\.good\.test .* verify=ok resumed=yes ' "$GLOG")
 if [ "$n_full" -ge 1 ] && [ "$n_res" -ge 1 ]; then
