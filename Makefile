@@ -8,6 +8,7 @@
 #   make demo            run the inbound and outbound demos on loopback and report
 #   make deps            install missing packages (as root)
 #   make bench           benchmarks against stunnel and HAProxy (bench/README.md)
+#   make bench-profile   perf profiles of mxgate's bulk and handshake paths
 
 CC		?= cc
 WOLFSSL		?= built
@@ -65,7 +66,8 @@ else
 MXGATE		:= mxgate
 endif
 
-.PHONY: all test unit fuzz demo deps clean distclean wolfssl bench bench-tools
+.PHONY: all test unit fuzz demo deps clean distclean wolfssl bench bench-tools \
+		bench-profile
 
 all: $(MXGATE)
 
@@ -138,6 +140,12 @@ bench:
 	bench/install-deps.sh
 	$(MAKE) $(MXGATE) bench-tools
 	MXGATE=$(abspath $(MXGATE)) TOOLS=$(abspath build/bench) bench/run.sh
+
+# perf profiles of mxgate in the bulk and handshake cases.
+bench-profile:
+	bench/install-deps.sh
+	$(MAKE) $(MXGATE) bench-tools
+	MXGATE=$(abspath $(MXGATE)) TOOLS=$(abspath build/bench) bench/profile.sh
 
 clean:
 	rm -rf build/rel build/san build/fuzz mxgate

@@ -370,7 +370,9 @@ p("Written by `make bench` (bench/run.sh, bench/report.pl) on $meta{started}; ",
     "See bench/README.md for what each case measures and how to read the ratios.");
 p();
 if ($loaded) {
-	p("> **Shared, loaded machine.** During the measurement windows, processes outside ",
+	p("> **", (over('other_cpu_pct_median', 5) || over('other_cpu_pct_max', 20) ?
+	    "Shared, loaded machine." : "Shared machine: CPU stolen by the hypervisor."),
+	    "** During the measurement windows, processes outside ",
 	    "the benchmark used a median ", f($load{other_cpu_pct_median}, 0), "% (at worst ",
 	    f($load{other_cpu_pct_max}, 0), "%) of the machine's CPU, and the hypervisor stole a ",
 	    "median ", f($load{steal_pct_median}, 0), "% (at worst ", f($load{steal_pct_max}, 0),

@@ -1,0 +1,147 @@
+#!/bin/bash
+# Where mxgate's CPU time goes, by perf sampling, for the benchmark cases
+# whose targets are closest: inbound bulk (case a) and full handshakes
+# (case b, ECDSA and RSA).  Writes bench/results/profile.md: for each case
+# mxgate's CPU for the run, the share of kernel and user time, and the
+# functions with the most samples (self time).
+#
+#   bench/profile.sh [bulk] [hs-ecdsa] [hs-rsa]     (default: all three)
+#
+# Environment: MXGATE, TOOLS as for run.sh; OUT (bench/results); BULK
+# (1G); HS_SECS (6); HS_CONC (16).  Needs perf (Debian: linux-perf).
+set -u
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+MXGATE=${MXGATE:-$ROOT/mxgate}
+TOOLS=${TOOLS:-$ROOT/build/bench}
+OUT=${OUT:-$ROOT/bench/results}
+BULK=${BULK:-1G}
+HS_SECS=${HS_SECS:-6}
+HS_CONC=${HS_CONC:-16}
+W=$ROOT/build/bench/profile
+CERTS=$ROOT/build/bench/certs
+CASES=${*:-bulk hs-ecdsa hs-rsa}
+LISTEN=127.0.87.11:27811
+SINK=127.0.87.2:27800
+
+die() { echo "profile.sh: $*" >&2; exit 1; }
+
+if ! command -v perf >/dev/null; then
+	[ "$(id -u)" = 0 ] || die "perf is missing (apt-get install linux-perf)"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends linux-perf \
+	    >/dev/null || die "could not install linux-perf"
+fi
+perf record -e cpu-clock -o /dev/null -- true >/dev/null 2>&1 ||
+    die "perf cannot sample here (kernel.perf_event_paranoid?)"
+[ -x "$MXGATE" ] || die "no mxgate at $MXGATE (run make)"
+for x in count_sink bulk_send hs_loop; do
+	[ -x "$TOOLS/$x" ] || die "no $TOOLS/$x (make bench-tools)"
+done
+"$ROOT/bench/certs.sh" "$CERTS" >/dev/null || die "certificates"
+rm -rf "$W"
+mkdir -p "$W" "$OUT"
+
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+# run NAME KEY CLIENT...: mxgate (2 workers) in front of a count_sink,
+# sampled while CLIENT runs; leaves $W/NAME.data and NAME.txt.
+run() {
+	local name=$1 key=$2 spid mpid ppid t0 t1 hz
+	shift 2
+	cat >"$W/$name.conf" <<-EOF
+		workers 2
+		log_level warn
+		listen_smtps $LISTEN
+		backend $SINK
+		backend_client_address none
+		tls_certificate $CERTS/$key.pem $CERTS/$key.key
+		idle_timeout 600
+		max_connections 10000
+	EOF
+	"$TOOLS/count_sink" -l "$SINK" -g "220 sink.bench.test ESMTP" -L 900 \
+	    >"$W/$name.sink" 2>&1 &
+	spid=$!
+	"$MXGATE" -c "$W/$name.conf" >"$W/$name.mx" 2>&1 &
+	mpid=$!
+	sleep 0.5
+	"$TOOLS/hs_loop" -c "$LISTEN" -n 8 -C 2 >/dev/null || die "$name: mxgate did not answer"
+	t0=$(ticks "$mpid")
+	perf record -e cpu-clock -F 1999 -g -p "$mpid" -o "$W/$name.data" \
+	    >/dev/null 2>&1 &
+	ppid=$!
+	sleep 0.3
+	"$@" >"$W/$name.client" 2>&1
+	t1=$(ticks "$mpid")
+	kill -INT "$ppid"
+	wait "$ppid"
+	kill "$mpid" "$spid"
+	wait "$mpid" "$spid" 2>/dev/null
+	hz=$(getconf CLK_TCK)
+	{
+		echo "client: $(tail -n 1 "$W/$name.client")"
+		echo "mxgate_cpu_s: $(echo "$t0 $t1 $hz" | awk '{ printf "%.2f", ($2 - $1) / $3 }')"
+	} >"$W/$name.txt"
+}
+
+# report NAME TITLE: one markdown section from NAME's samples.
+report() {
+	local name=$1 title=$2 data=$W/$1.data
+	echo "## $title"
+	echo
+	echo '```'
+	cat "$W/$name.txt"
+	echo '```'
+	echo
+	perf report -i "$data" --stdio --no-children --sort dso 2>/dev/null |
+	    awk '/^ +[0-9.]+%/ { k = ($2 ~ /kernel/) ? "kernel" : "user (" $2 ")";
+		sub(/%/, "", $1); s[k] += $1 }
+		END { printf "Samples by where they ran: ";
+		      n = 0; for (k in s) printf "%s%s %.1f%%", (n++ ? ", " : ""), k, s[k];
+		      print "." }'
+	echo
+	echo "Functions with the most samples (self time, top 25):"
+	echo
+	echo '```'
+	perf report -i "$data" --stdio --no-children --sort sym 2>/dev/null |
+	    grep -E '^ +[0-9.]+%' | head -n 25
+	echo '```'
+	echo
+	echo "Kernel time by the system call it ran under (inclusive):"
+	echo
+	echo '```'
+	perf report -i "$data" --stdio --children --sort sym -g none 2>/dev/null |
+	    grep -E '\[k\] __(x64_)?sys_[a-z0-9_]+$|\[k\] __x64_sys_[a-z0-9_]+$' |
+	    grep -E '^ +[0-9.]+%' | sort -t% -k1 -rn | head -n 12
+	echo '```'
+	echo
+}
+
+for c in $CASES; do
+	case $c in
+	bulk) run bulk ecdsa "$TOOLS/bulk_send" -c "$LISTEN" -n "$BULK" -t 300 ;;
+	hs-ecdsa) run hs-ecdsa ecdsa "$TOOLS/hs_loop" -c "$LISTEN" -C "$HS_CONC" -d "$HS_SECS" -g ;;
+	hs-rsa) run hs-rsa rsa "$TOOLS/hs_loop" -c "$LISTEN" -C "$HS_CONC" -d "$HS_SECS" -g ;;
+	*) die "unknown case $c" ;;
+	esac
+done
+
+{
+	echo "# mxgate CPU profiles"
+	echo
+	echo "Written by bench/profile.sh on $(date -u +%Y-%m-%dT%H:%M:%SZ) from the tree" \
+	    "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+	    "($(nproc) cores, kernel $(uname -r); load average at the end: $(cut -d' ' -f1-3 /proc/loadavg))."
+	echo "perf samples mxgate's threads on cpu-clock at 1999 Hz with frame-pointer call"
+	echo "graphs; wolfSSL's assembly has no frame pointers, so inclusive (children)"
+	echo "figures are only trusted for kernel and C code.  On loopback, a receive"
+	echo "that sends an ACK (or a send that delivers data) also runs the peer's"
+	echo "TCP processing in mxgate's time: that is most of the kernel share."
+	echo
+	for c in $CASES; do
+		case $c in
+		bulk) report bulk "Inbound bulk (case a): $BULK over one TLS connection, ECDSA" ;;
+		hs-ecdsa) report hs-ecdsa "Full handshakes (case b): ECDSA P-256, $HS_CONC in flight, $HS_SECS s" ;;
+		hs-rsa) report hs-rsa "Full handshakes (case b): RSA-2048, $HS_CONC in flight, $HS_SECS s" ;;
+		esac
+	done
+} >"$OUT/profile.md"
+echo "profile written to $OUT/profile.md"
