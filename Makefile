@@ -76,7 +76,9 @@ deps:
 
 wolfssl: $(WOLF_DEP)
 
-$(WOLFPREFIX)/lib/libwolfssl.a:
+# The script keeps a stamp of its option set and rebuilds only when it
+# changed; a changed script is the only thing that can change it.
+$(WOLFPREFIX)/lib/libwolfssl.a: scripts/build-wolfssl.sh
 	scripts/install-deps.sh build
 	scripts/build-wolfssl.sh $(WOLFDIR)
 

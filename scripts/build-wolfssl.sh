@@ -1,11 +1,79 @@
 #!/bin/sh
 # Build an accelerated static wolfSSL from Debian's own source package, so
 # that Debian's security patches apply, into $1 (default build/wolfssl).
-# The result is cached: a second run with the library present does nothing.
+#
+# The feature set is mxgate's own, not Debian's --enable-distro: every
+# option below costs memory in each connection or code that could be
+# attacked, so only what mxgate (and its test and bench tools) call is in.
+# The result is cached together with a stamp of the option set; a second
+# run does nothing unless the options (or the source package) changed.
 set -eu
 
 D=$(cd "$(dirname "${1:-build/wolfssl}")" 2>/dev/null && pwd || { mkdir -p "$(dirname "${1:-build/wolfssl}")"; cd "$(dirname "${1:-build/wolfssl}")"; pwd; })/$(basename "${1:-build/wolfssl}")
-if [ -f "$D/prefix/lib/libwolfssl.a" ] && [ -f "$D/prefix/include/wolfssl/options.h" ]; then
+
+# What each option is for:
+#   tls13, tlsv12, no oldtls	TLS 1.2 and 1.3 only, as mxgate configures
+#				its contexts; TLS 1.0/1.1 code is not built
+#   sni, session-ticket		SNI both ways; resumption, inbound and
+#				towards MX hosts
+#   opensslextra		the X509, session and SNI calls of proxy/tls.c
+#				(X509_check_host, get1_session, ...)
+#   HAVE_SBLIM_SFCB		5.5.4 compiles wolfSSL_set_SSL_CTX and the
+#				servername callback only for a few named
+#				integrations; this one adds just those
+#				functions and no per-connection state
+#   WOLFSSL_ALWAYS_KEEP_SNI	the server keeps the client's SNI for the log
+#				even with one certificate (no SNI callback)
+#   sys-ca-certs		wolfSSL_CTX_load_system_CA_certs
+#   altcertchains		accept a chain that reaches a trusted root
+#				before its end (cross-signed roots)
+#   ecc, rsa, rsapss, curve25519
+#				ECDHE on P-256/384/521 and X25519; RSA and
+#				ECDSA certificates (PSS for TLS 1.3)
+#   aesgcm, chacha, poly1305	the AEAD suites of mxgate's cipher list;
+#				aesgcm=word: GHASH without the 4-bit table,
+#				which AES-NI never uses and which would take
+#				1 KiB in each connection (512 bytes in each
+#				direction's key); only a CPU without AES-NI
+#				pays, with a slower C GHASH
+#   aesni, intelasm, sp, sp-asm	AES-NI, AVX hashing, assembly P-256/384
+#				and RSA; CFLAGS -O2, without which the C
+#				parts are built unoptimised
+# Left out on purpose, each of which --enable-distro turns on:
+#   SESSION_CERTS (and its alternate chain): two copies of the peer chain
+#   inline in every WOLFSSL_SESSION, 37 KiB per connection; mxgate checks
+#   the chain during the handshake and reads only the leaf afterwards.
+#   Post-handshake authentication: it keeps the handshake hashes and key
+#   material of every TLS 1.3 connection until it is freed.
+#   DTLS and multicast (3.6 KiB of DTLS sequence windows in every
+#   connection), the full OpenSSL layer, old TLS, the anonymous, NULL,
+#   RC4, DES and Camellia ciphers, PSK, OCSP and CRL (unused), and
+#   Ed25519/Ed448 (no public CA issues them; their client-auth support
+#   keeps a copy of the handshake messages).
+WOLF_CFLAGS="-O2 -DWOLFSSL_ALWAYS_KEEP_SNI -DHAVE_SBLIM_SFCB"
+WOLF_OPTS="--disable-shared --enable-static --disable-examples
+    --disable-crypttests --disable-benchmark
+    --enable-tls13 --enable-tlsv12 --disable-oldtls
+    --enable-sni --enable-session-ticket --enable-supportedcurves
+    --enable-extended-master
+    --enable-opensslextra --enable-sys-ca-certs --enable-altcertchains
+    --enable-ecc --enable-rsa --enable-rsapss --enable-curve25519
+    --enable-aesgcm=word --enable-chacha --enable-poly1305
+    --enable-sha384 --enable-sha512 --enable-hkdf
+    --enable-aesni --enable-intelasm --enable-sp --enable-sp-asm"
+
+# The stamp: the option set and the source package it was built from.
+dsc() { ls "$D"/wolfssl_*.dsc 2>/dev/null | tail -1; }
+stamp() {
+	printf 'CFLAGS=%s\n' "$WOLF_CFLAGS"
+	# shellcheck disable=SC2086
+	printf '%s\n' $WOLF_OPTS
+	basename "$(dsc)"
+}
+if [ -f "$D/prefix/lib/libwolfssl.a" ] &&
+    [ -f "$D/prefix/include/wolfssl/options.h" ] &&
+    [ -f "$D/prefix/options.stamp" ] &&
+    [ "$(stamp)" = "$(cat "$D/prefix/options.stamp")" ]; then
 	exit 0
 fi
 mkdir -p "$D/apt/parts" "$D/apt/lists/partial" "$D/apt/cache/archives/partial"
@@ -23,25 +91,31 @@ O="-o Dir::Etc::SourceList=/dev/null -o Dir::Etc::SourceParts=$D/apt/parts
    -o Dir::State::Lists=$D/apt/lists -o Dir::Cache=$D/apt/cache
    -o APT::Sandbox::User=root"
 
-if ! ls "$D"/wolfssl_*.dsc >/dev/null 2>&1; then
+if [ -z "$(dsc)" ]; then
 	# shellcheck disable=SC2086
 	apt-get $O update >"$D/apt.log" 2>&1
 	# shellcheck disable=SC2086
 	(cd "$D" && apt-get $O source --download-only wolfssl) >>"$D/apt.log" 2>&1
 fi
+# A fresh tree: no object of an earlier option set may survive into
+# this one.
 rm -rf "$D/src"
-dpkg-source -x "$(ls "$D"/wolfssl_*.dsc | tail -1)" "$D/src" >"$D/build.log" 2>&1
+dpkg-source -x "$(dsc)" "$D/src" >"$D/build.log" 2>&1
 
 cd "$D/src"
 {
 	./autogen.sh
-	CFLAGS=-O2 ./configure --prefix="$D/prefix" --enable-distro \
-	    --disable-examples --disable-shared --enable-static \
-	    --enable-aesni --enable-intelasm --enable-sp --enable-sp-asm
+	# shellcheck disable=SC2086
+	CFLAGS="$WOLF_CFLAGS" ./configure --prefix="$D/prefix" $WOLF_OPTS
 	make -j"$(nproc)"
-	make install
 } >>"$D/build.log" 2>&1 || { tail -30 "$D/build.log" >&2; exit 1; }
-# --enable-distro does not install options.h; without it the compiler
+# Only now replace the previous build, into an empty prefix (no header
+# or library of the old option set stays): a failed build leaves the
+# old one usable, and its stale stamp asks for another try.
+rm -rf "$D/prefix"
+make install >>"$D/build.log" 2>&1 || { tail -30 "$D/build.log" >&2; exit 1; }
+# The installed options.h must be this build's: without it the compiler
 # would silently take the system's, which does not match this library.
 cp wolfssl/options.h "$D/prefix/include/wolfssl/options.h"
+stamp >"$D/prefix/options.stamp"
 echo "wolfSSL built in $D/prefix"
