@@ -44,7 +44,11 @@
 #endif
 #define OUT_REPLY_BUF	SMTP_REPLY_MAX
 #define OUT_BODY_BUF	(64 * 1024)
-#define OUT_PIPE_SIZE	(256 * 1024)	/* splice path: one peek, one pipe */
+/* The splice path moves a body in chunks of up to this (the default
+ * pipe-max-size): the kernel's cost per chunk (an ACK round on the MTA's
+ * connection, a transmit burst to the MX) is what dominates, not the
+ * copy that the peek makes. */
+#define OUT_PIPE_SIZE	(1024 * 1024)
 #define OUT_ATTEMPTS	(MX_HOSTS_MAX * MX_ADDRS_MAX + 1)
 
 enum out_state {
@@ -1178,6 +1182,7 @@ out_pipe_open(struct out_session *s)
 		out_pipe_close(s);
 		return -1;
 	}
+	/* Smaller than asked when the user's pipe quota is used up. */
 	s->pipe_size = (size_t)n < OUT_PIPE_SIZE ? (size_t)n : OUT_PIPE_SIZE;
 	return 0;
 }
@@ -1211,14 +1216,17 @@ out_body_splice(struct out_session *s, struct leg *up)
 	ssize_t		 n;
 	size_t		 chunk;
 	long		 end;
-	int		 progress = 0;
+	int		 progress = 0, full = 0;
 
 	if (s->pipe[0] < 0 && out_pipe_open(s) < 0) {
 		s->no_splice = 1;	/* the copy path takes over */
 		return 1;
 	}
 	for (;;) {
-		while (s->inpipe > 0) {
+		/* The pipe is passed on when it is full, at the end of
+		 * data, or when the MTA has nothing more for now. */
+		while (s->inpipe > 0 && (s->body_end || !s->mta.rd_ok ||
+		    full || s->inpipe >= s->pipe_size)) {
 			if (!up->wr_ok) {
 				upstream_body_wait(s->up);
 				return progress;
@@ -1242,17 +1250,19 @@ out_body_splice(struct out_session *s, struct leg *up)
 				return 1;
 			}
 		}
+		full = 0;
 		if (s->body_end)
 			return out_body_done(s);
 		if (!s->mta.rd_ok)
 			return progress;
-		n = recv(s->mta.fd, s->w->peek, s->pipe_size, MSG_PEEK);
+		n = recv(s->mta.fd, s->w->peek, s->pipe_size - s->inpipe,
+		    MSG_PEEK);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK) {
 				s->mta.rd_ok = 0;
-				return progress;
+				continue;	/* pass the pipe on */
 			}
 			s->mta.err = errno;
 			out_close(s, "client-error");
@@ -1270,6 +1280,10 @@ out_body_splice(struct out_session *s, struct leg *up)
 			n = splice(s->mta.fd, NULL, s->pipe[1], NULL, chunk,
 			    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 		while (n < 0 && errno == EINTR);
+		if (n <= 0 && s->inpipe > 0) {
+			full = 1;	/* out of pipe slots: pass it on */
+			continue;
+		}
 		if (n <= 0) {
 			/* Bytes are waiting and the pipe is empty: a
 			 * refusal means no splice here.  Copy instead. */
@@ -1281,7 +1295,7 @@ out_body_splice(struct out_session *s, struct leg *up)
 			s->body_end = end >= 0;
 		} else	/* a short move: the end lies beyond it */
 			(void)smtp_dot_scan(&s->dot, s->w->peek, (size_t)n);
-		s->inpipe = (size_t)n;
+		s->inpipe += (size_t)n;
 		s->body_bytes += (uint64_t)n;
 		s->body_spliced += (uint64_t)n;
 		progress = 1;

@@ -45,7 +45,7 @@ struct conn {
 
 static volatile sig_atomic_t	 stop;
 static struct conn		*conns;
-static int			 pipe_size = 256 * 1024;
+static int			 pipe_size = 1024 * 1024;	/* as mxgate's outbound path */
 static uint64_t			 n_conns, n_bytes[2], n_fail;
 static int			 n_open, n_dead;
 
@@ -62,7 +62,7 @@ usage(void)
 	fprintf(stderr,
 	    "usage: " TOOL " -l ADDR:PORT -r ADDR:PORT [-p PIPE_BYTES] "
 	    "[-i IDLE_S] [-L LIFETIME_S] [-m MAXCONN]\n"
-	    "  -p  pipe size per direction (default 256k)\n"
+	    "  -p  pipe size per direction (default 1m, as mxgate's outbound path)\n"
 	    "  -i  close a connection idle this long (default 600)\n"
 	    "  -L  exit after this long whatever happens (default 3600)\n"
 	    "  -m  most connections at once (default 10000)\n"

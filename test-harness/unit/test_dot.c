@@ -93,6 +93,22 @@ main(void)
 		    "1 MiB of noise, then the marker: found at its end");
 		T_OK(scan_chunked(b, n + 5, 7) == (long)n + 5,
 		    "the same in chunks of 7 bytes");
+		{
+			/* Around the 32-byte blocks of the fast search. */
+			static const size_t steps[] = { 31, 32, 33, 34, 35, 36,
+			    63, 64, 65, 1000, 65536 };
+			int all = 1;
+
+			for (j = 0; j < sizeof(steps) / sizeof(steps[0]); j++)
+				if (scan_chunked(b, n + 5, steps[j]) !=
+				    (long)n + 5) {
+					all = 0;
+					printf("#   step %zu\n", steps[j]);
+				}
+			T_OK(all, "the same in chunks of 31 to 65536 bytes");
+			T_OK(scan_chunked(b, n + 5, n + 5) == (long)n + 5,
+			    "the same in one chunk");
+		}
 		free(b);
 	}
 	return T_DONE();
