@@ -17,7 +17,7 @@
 #include "leg.h"
 
 #define LEG_READ_AHEAD	(64 * 1024)	/* grows to LEG_READ_AHEAD_MAX */
-#define LEG_READ_AHEAD_MAX (256 * 1024)	/* under bulk transfer */
+#define LEG_READ_AHEAD_MAX (512 * 1024)	/* under bulk transfer */
 
 static void
 leg_poll_cb(uv_poll_t *h, int status, int events)

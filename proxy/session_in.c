@@ -32,7 +32,7 @@
 #define CMD_BUF_SIZE	(2 * SMTP_CMD_LINE_MAX)
 #define REPLY_BUF_SIZE	SMTP_REPLY_MAX
 #define RELAY_BUF_SIZE	(64 * 1024)	/* grows to RELAY_BUF_MAX */
-#define RELAY_BUF_MAX	(256 * 1024)	/* under bulk transfer */
+#define RELAY_BUF_MAX	(512 * 1024)	/* under bulk transfer */
 
 enum in_state {
 	IN_HANDSHAKE,		/* smtps: TLS handshake with the client */
