@@ -8,7 +8,7 @@
 #   make demo            run the inbound and outbound demos on loopback and report
 #   make deps            install missing packages (as root)
 #   make bench           benchmarks against stunnel and HAProxy (bench/README.md)
-#   make bench-profile   perf profiles of mxgate's bulk and handshake paths
+#   make bench-profile   perf profiles of mxgate's bulk, handshake and relay paths
 
 CC		?= cc
 WOLFSSL		?= built
@@ -32,12 +32,14 @@ CFLAGS		+= -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 LDFLAGS		+= -fsanitize=address,undefined
 endif
 
-DEPS_CFLAGS	:= $(shell pkg-config --cflags libuv libcares 2>/dev/null)
-DEPS_LIBS	:= $(shell pkg-config --libs libuv libcares 2>/dev/null)
+# Expanded when a recipe runs, not when make starts: on a fresh machine
+# the packages are installed by the first rule that needs them.
+DEPS_CFLAGS	= $(shell pkg-config --cflags libuv libcares 2>/dev/null)
+DEPS_LIBS	= $(shell pkg-config --libs libuv libcares 2>/dev/null)
 
 ifeq ($(WOLFSSL),system)
-WOLF_CFLAGS	:= $(shell pkg-config --cflags wolfssl 2>/dev/null)
-WOLF_LIBS	:= $(shell pkg-config --libs wolfssl 2>/dev/null)
+WOLF_CFLAGS	= $(shell pkg-config --cflags wolfssl 2>/dev/null)
+WOLF_LIBS	= $(shell pkg-config --libs wolfssl 2>/dev/null)
 WOLF_DEP	:=
 else
 WOLF_CFLAGS	:= -I$(WOLFPREFIX)/include
@@ -143,7 +145,7 @@ bench:
 	$(MAKE) $(MXGATE) bench-tools
 	MXGATE=$(abspath $(MXGATE)) TOOLS=$(abspath build/bench) bench/run.sh
 
-# perf profiles of mxgate in the bulk and handshake cases.
+# perf profiles of mxgate in the bulk, handshake and plain relay cases.
 bench-profile:
 	bench/install-deps.sh
 	$(MAKE) $(MXGATE) bench-tools

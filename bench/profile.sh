@@ -1,14 +1,18 @@
 #!/bin/bash
-# Where mxgate's CPU time goes, by perf sampling, for the benchmark cases
-# whose targets are closest: inbound bulk (case a) and full handshakes
-# (case b, ECDSA and RSA).  Writes bench/results/profile.md: for each case
-# mxgate's CPU for the run, the share of kernel and user time, and the
-# functions with the most samples (self time).
+# Where the CPU time goes, by perf sampling, for the benchmark cases:
+# inbound bulk (case a), full handshakes (case b, ECDSA and RSA) and the
+# plain-to-plain outbound relay (case e), the last both for mxgate and for
+# the bare splice relay it is measured against.  Writes
+# bench/results/profile.md: for each case the sampled process's CPU for
+# the run, the share of kernel and user time, the functions with the most
+# samples (self time) and the system calls the kernel time ran under.
 #
-#   bench/profile.sh [bulk] [hs-ecdsa] [hs-rsa]     (default: all three)
+#   bench/profile.sh [bulk] [hs-ecdsa] [hs-rsa] [relay] [relay-bare]
+#                                                   (default: all five)
 #
 # Environment: MXGATE, TOOLS as for run.sh; OUT (bench/results); BULK
-# (1G); HS_SECS (6); HS_CONC (16).  Needs perf (Debian: linux-perf).
+# (1G); HS_SECS (6); HS_CONC (16); RELAY_MSGS (10 messages of 100 MiB).
+# Needs perf (Debian: linux-perf) and, for the relay cases, dnsmasq.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 MXGATE=${MXGATE:-$ROOT/mxgate}
@@ -17,11 +21,14 @@ OUT=${OUT:-$ROOT/bench/results}
 BULK=${BULK:-1G}
 HS_SECS=${HS_SECS:-6}
 HS_CONC=${HS_CONC:-16}
+RELAY_MSGS=${RELAY_MSGS:-10}
 W=$ROOT/build/bench/profile
 CERTS=$ROOT/build/bench/certs
-CASES=${*:-bulk hs-ecdsa hs-rsa}
+CASES=${*:-bulk hs-ecdsa hs-rsa relay relay-bare}
 LISTEN=127.0.87.11:27811
 SINK=127.0.87.2:27800
+DNS=127.0.87.1:27853
+MX_PLAIN=127.0.87.22:27825
 
 die() { echo "profile.sh: $*" >&2; exit 1; }
 
@@ -33,7 +40,7 @@ fi
 perf record -e cpu-clock -o /dev/null -- true >/dev/null 2>&1 ||
     die "perf cannot sample here (kernel.perf_event_paranoid?)"
 [ -x "$MXGATE" ] || die "no mxgate at $MXGATE (run make)"
-for x in count_sink bulk_send hs_loop; do
+for x in count_sink bulk_send hs_loop smtp_load smtp_sink splice_relay; do
 	[ -x "$TOOLS/$x" ] || die "no $TOOLS/$x (make bench-tools)"
 done
 "$ROOT/bench/certs.sh" "$CERTS" >/dev/null || die "certificates"
@@ -42,10 +49,34 @@ mkdir -p "$W" "$OUT"
 
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
-# run NAME KEY CLIENT...: mxgate (2 workers) in front of a count_sink,
-# sampled while CLIENT runs; leaves $W/NAME.data and NAME.txt.
-run() {
-	local name=$1 key=$2 spid mpid ppid t0 t1 hz
+hz=$(getconf CLK_TCK)
+DNSPID=
+trap '[ -z "$DNSPID" ] || kill "$DNSPID" 2>/dev/null' EXIT
+
+# sample NAME PID CLIENT...: perf on PID while CLIENT runs; leaves
+# $W/NAME.data and NAME.txt.
+sample() {
+	local name=$1 pid=$2 ppid t0 t1
+	shift 2
+	t0=$(ticks "$pid")
+	perf record -e cpu-clock -F 1999 -g -p "$pid" -o "$W/$name.data" \
+	    >/dev/null 2>&1 &
+	ppid=$!
+	sleep 0.3
+	"$@" >"$W/$name.client" 2>&1
+	t1=$(ticks "$pid")
+	kill -INT "$ppid"
+	wait "$ppid"
+	{
+		echo "client: $(tail -n 1 "$W/$name.client")"
+		echo "cpu_s: $(echo "$t0 $t1 $hz" | awk '{ printf "%.2f", ($2 - $1) / $3 }')"
+	} >"$W/$name.txt"
+}
+
+# tls NAME KEY CLIENT...: mxgate (2 workers) terminating TLS in front of
+# a count_sink, sampled while CLIENT runs.
+tls() {
+	local name=$1 key=$2 spid mpid
 	shift 2
 	cat >"$W/$name.conf" <<-EOF
 		workers 2
@@ -64,22 +95,57 @@ run() {
 	mpid=$!
 	sleep 0.5
 	"$TOOLS/hs_loop" -c "$LISTEN" -n 8 -C 2 >/dev/null || die "$name: mxgate did not answer"
-	t0=$(ticks "$mpid")
-	perf record -e cpu-clock -F 1999 -g -p "$mpid" -o "$W/$name.data" \
-	    >/dev/null 2>&1 &
-	ppid=$!
-	sleep 0.3
-	"$@" >"$W/$name.client" 2>&1
-	t1=$(ticks "$mpid")
-	kill -INT "$ppid"
-	wait "$ppid"
+	sample "$name" "$mpid" "$@"
 	kill "$mpid" "$spid"
 	wait "$mpid" "$spid" 2>/dev/null
-	hz=$(getconf CLK_TCK)
-	{
-		echo "client: $(tail -n 1 "$W/$name.client")"
-		echo "mxgate_cpu_s: $(echo "$t0 $t1 $hz" | awk '{ printf "%.2f", ($2 - $1) / $3 }')"
-	} >"$W/$name.txt"
+}
+
+# relay NAME mxgate|bare: RELAY_MSGS messages of 100 MiB, one session
+# each, from smtp_load to an smtp_sink without STARTTLS, through mxgate's
+# outbound listener (policy may, splice yes) or the bare splice relay.
+relay() {
+	local name=$1 kind=$2 spid rpid addr
+	if [ -z "$DNSPID" ]; then
+		command -v dnsmasq >/dev/null || die "dnsmasq is missing (make bench installs it)"
+		dnsmasq -k --port="${DNS##*:}" --listen-address="${DNS%:*}" \
+		    --bind-interfaces --no-resolv --no-hosts --pid-file= --user=nobody \
+		    --log-facility=- --local=/test/ \
+		    --mx-host=plain.bench.test,mx-plain.bench.test,10 \
+		    --host-record=mx-plain.bench.test,"${MX_PLAIN%:*}" \
+		    >"$W/dnsmasq.log" 2>&1 &
+		DNSPID=$!
+		sleep 0.3
+	fi
+	"$TOOLS/smtp_sink" -l "$MX_PLAIN" -n mx-plain.bench.test -e 100M -L 900 \
+	    >"$W/$name.sink" 2>&1 &
+	spid=$!
+	if [ "$kind" = bare ]; then
+		addr=127.0.87.16:27816
+		"$TOOLS/splice_relay" -l "$addr" -r "$MX_PLAIN" >"$W/$name.mx" 2>&1 &
+		rpid=$!
+	else
+		addr=127.0.87.14:27814
+		cat >"$W/$name.conf" <<-EOF
+			workers 2
+			log_level warn
+			listen_outbound $addr
+			outbound_mode smarthost
+			dns_servers $DNS
+			default_policy may
+			remote_smtp_port ${MX_PLAIN##*:}
+			idle_timeout 600
+			splice yes
+		EOF
+		"$MXGATE" -c "$W/$name.conf" >"$W/$name.mx" 2>&1 &
+		rpid=$!
+	fi
+	sleep 0.5
+	sample "$name" "$rpid" "$TOOLS/smtp_load" -c "$addr" -s 100M -C 1 \
+	    -n "$RELAY_MSGS" -t 120 -r user@plain.bench.test
+	kill "$rpid" "$spid"
+	wait "$rpid" "$spid" 2>/dev/null
+	grep -q " messages=$RELAY_MSGS errors=0 " "$W/$name.client" ||
+	    die "$name: not every message went through: $(tail -n 1 "$W/$name.client")"
 }
 
 # report NAME TITLE: one markdown section from NAME's samples.
@@ -117,9 +183,11 @@ report() {
 
 for c in $CASES; do
 	case $c in
-	bulk) run bulk ecdsa "$TOOLS/bulk_send" -c "$LISTEN" -n "$BULK" -t 300 ;;
-	hs-ecdsa) run hs-ecdsa ecdsa "$TOOLS/hs_loop" -c "$LISTEN" -C "$HS_CONC" -d "$HS_SECS" -g ;;
-	hs-rsa) run hs-rsa rsa "$TOOLS/hs_loop" -c "$LISTEN" -C "$HS_CONC" -d "$HS_SECS" -g ;;
+	bulk) tls bulk ecdsa "$TOOLS/bulk_send" -c "$LISTEN" -n "$BULK" -t 300 ;;
+	hs-ecdsa) tls hs-ecdsa ecdsa "$TOOLS/hs_loop" -c "$LISTEN" -C "$HS_CONC" -d "$HS_SECS" -g ;;
+	hs-rsa) tls hs-rsa rsa "$TOOLS/hs_loop" -c "$LISTEN" -C "$HS_CONC" -d "$HS_SECS" -g ;;
+	relay) relay relay mxgate ;;
+	relay-bare) relay relay-bare bare ;;
 	*) die "unknown case $c" ;;
 	esac
 done
@@ -130,7 +198,7 @@ done
 	echo "Written by bench/profile.sh on $(date -u +%Y-%m-%dT%H:%M:%SZ) from the tree" \
 	    "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)" \
 	    "($(nproc) cores, kernel $(uname -r); load average at the end: $(cut -d' ' -f1-3 /proc/loadavg))."
-	echo "perf samples mxgate's threads on cpu-clock at 1999 Hz with frame-pointer call"
+	echo "perf samples the relay's threads (mxgate's, or splice_relay's) on cpu-clock at 1999 Hz with frame-pointer call"
 	echo "graphs; wolfSSL's assembly has no frame pointers, so inclusive (children)"
 	echo "figures are only trusted for kernel and C code.  On loopback, a receive"
 	echo "that sends an ACK (or a send that delivers data) also runs the peer's"
@@ -141,6 +209,8 @@ done
 		bulk) report bulk "Inbound bulk (case a): $BULK over one TLS connection, ECDSA" ;;
 		hs-ecdsa) report hs-ecdsa "Full handshakes (case b): ECDSA P-256, $HS_CONC in flight, $HS_SECS s" ;;
 		hs-rsa) report hs-rsa "Full handshakes (case b): RSA-2048, $HS_CONC in flight, $HS_SECS s" ;;
+		relay) report relay "Plain-to-plain outbound relay (case e): mxgate, splice yes, $RELAY_MSGS x 100 MiB" ;;
+		relay-bare) report relay-bare "Plain-to-plain relay (case e): the bare splice relay, $RELAY_MSGS x 100 MiB" ;;
 		esac
 	done
 } >"$OUT/profile.md"

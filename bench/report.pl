@@ -4,6 +4,8 @@
 # OUTDIR/latest.md and OUTDIR/latest.json. Core Perl only.
 use strict;
 use warnings;
+use Cwd qw(abs_path);
+use File::Basename qw(dirname);
 
 my ($work, $out) = @ARGV;
 die "usage: $0 WORKDIR OUTDIR\n" unless defined $out;
@@ -484,6 +486,52 @@ for my $x (@ratios) {
 	p("| $x->{case} | $num$what | $x->{den} | ", f($x->{ratio}, 2), " | $tg | $met |");
 }
 p();
+
+# Targets this run missed, each with the hand-written analysis of why
+# (the section of bench/results/gaps.md headed by the case's letter) and
+# the profiles bench/profile.sh writes.
+my @missed = grep { defined $_->{met} && !$_->{met} } @ratios;
+if (@missed) {
+	my %analysis;
+	my $gaps = dirname(abs_path($0)) . '/results/gaps.md';
+	if (open(my $gf, '<', $gaps)) {
+		my $cur;
+		while (my $l = <$gf>) {
+			if ($l =~ /^## ([a-e])\. /) {
+				$cur = $1;
+			} elsif ($l =~ /^## /) {
+				$cur = undef;
+			}
+			$analysis{$cur} .= $l if defined $cur;
+		}
+		close $gf;
+	}
+	p("## Targets not met, and why");
+	p();
+	my %seen;
+	for my $x (@missed) {
+		my $what = $x->{label} . ($x->{sub} ne '' ? " ($x->{sub})" : '');
+		my $num = $x->{num} eq 'mxgate' ? '' : "$x->{num} ";
+		p("- $x->{case}: $num$what over $x->{den}: ", f($x->{ratio}, 2), ", target ",
+		    ($x->{dir} eq 'le' ? '≤ ' : '≥ '), $x->{target}, ".");
+	}
+	p();
+	for my $x (@missed) {
+		next if $seen{$x->{case}}++;
+		if (defined $analysis{$x->{case}}) {
+			my $a = $analysis{$x->{case}};
+			$a =~ s/^## /### /mg;
+			$a =~ s/\s+\z/\n/;
+			$md .= $a;
+			p();
+		} else {
+			p("Case $x->{case}: no analysis written for this miss yet (bench/results/gaps.md).");
+			p();
+		}
+	}
+	p("Profiles of where the time goes: bench/results/profile.md (`make bench-profile`).");
+	p();
+}
 
 # Observations the numbers support on their own.
 my @notes;
