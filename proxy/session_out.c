@@ -448,7 +448,7 @@ static const struct upstream_ops out_up_ops = {
  * in number, idle time (UP_POOL_IDLE_S), age and transactions (the
  * engine's bounds); a session is checked with RSET before reuse.
  */
-#define UP_POOL		32
+#define UP_POOL		256
 #define UP_POOL_IDLE_S	10
 
 struct up_slot {
