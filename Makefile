@@ -80,7 +80,7 @@ wolfssl: $(WOLF_DEP)
 
 # The script keeps a stamp of its option set and rebuilds only when it
 # changed; a changed script is the only thing that can change it.
-$(WOLFPREFIX)/lib/libwolfssl.a: scripts/build-wolfssl.sh
+$(WOLFPREFIX)/lib/libwolfssl.a: scripts/build-wolfssl.sh scripts/wolfssl-rand.c
 	scripts/install-deps.sh build
 	scripts/build-wolfssl.sh $(WOLFDIR)
 
