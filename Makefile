@@ -78,8 +78,9 @@ deps:
 
 wolfssl: $(WOLF_DEP)
 
-# The script keeps a stamp of its option set and rebuilds only when it
-# changed; a changed script is the only thing that can change it.
+# The script keeps a stamp of its option set (and of the random source it
+# links in) and rebuilds only when that changed; only a changed script or
+# source can change it.
 $(WOLFPREFIX)/lib/libwolfssl.a: scripts/build-wolfssl.sh scripts/wolfssl-rand.c
 	scripts/install-deps.sh build
 	scripts/build-wolfssl.sh $(WOLFDIR)

@@ -24,7 +24,8 @@ D=$(cd "$(dirname "${1:-build/wolfssl}")" 2>/dev/null && pwd || { mkdir -p "$(di
 #				functions and no per-connection state
 #   WOLFSSL_ALWAYS_KEEP_SNI	the server keeps the client's SNI for the log
 #				even with one certificate (no SNI callback)
-#   CUSTOM_RAND_GENERATE_BLOCK	random bytes straight from getrandom(2), the
+#   CUSTOM_RAND_GENERATE_BLOCK, no hashdrbg (scripts/wolfssl-rand.c)
+#				random bytes straight from getrandom(2), the
 #				kernel's generator, instead of a SHA-256 DRBG
 #				per connection, which wolfSSL seeds from
 #				/dev/urandom and self-tests on every
