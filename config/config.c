@@ -195,6 +195,23 @@ static const struct directive directives[] = {
 	  FIELD(remote_smtps_port), .def = "26", .min = 1, .max = 65535,
 	  .group = G_OUTBOUND,
 	  .desc = "port for implicit TLS to smtps- MX hosts" },
+	{ .name = "upstream_cache", .parse = p_number, FIELD(upstream_cache),
+	  .def = "256", .min = 0, .max = 4096, .group = G_OUTBOUND,
+	  .desc = "idle upstream sessions kept per worker for reuse "
+		  "(0: none)" },
+	{ .name = "upstream_cache_idle", .parse = p_number,
+	  FIELD(upstream_cache_idle), .def = "10", .min = 1, .max = 300,
+	  .group = G_OUTBOUND,
+	  .desc = "seconds a cached upstream session may wait unused" },
+	{ .name = "upstream_reuse_count", .parse = p_number,
+	  FIELD(upstream_reuse_count), .def = "100", .min = 1, .max = 10000,
+	  .group = G_OUTBOUND,
+	  .desc = "transactions one upstream session may carry" },
+	{ .name = "upstream_reuse_time", .parse = p_number,
+	  FIELD(upstream_reuse_time), .def = "300", .min = 1, .max = 3600,
+	  .group = G_OUTBOUND,
+	  .desc = "seconds after its opening an upstream session is no "
+		  "longer reused" },
 
 	/* limits and timeouts */
 	{ .name = "handshake_timeout", .parse = p_number,
@@ -1163,6 +1180,10 @@ const char config_default_text[] =
 	"#helo_name              (unset: the name the MTA gave)\n"
 	"#remote_smtp_port       25\n"
 	"#remote_smtps_port      26\n"
+	"#upstream_cache         256\n"
+	"#upstream_cache_idle    10\n"
+	"#upstream_reuse_count   100\n"
+	"#upstream_reuse_time    300\n"
 	"\n"
 	"# limits and timeouts\n"
 	"#handshake_timeout      30\n"

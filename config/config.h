@@ -80,6 +80,11 @@ struct config {
 	char		helo_name[CONFIG_NAME_MAX]; /* "" = the MTA's own */
 	int		remote_smtp_port;
 	int		remote_smtps_port;
+	int		upstream_cache;		/* idle upstream sessions kept
+						 * per worker, 0 = none */
+	int		upstream_cache_idle;	/* seconds one may wait */
+	int		upstream_reuse_count;	/* transactions per session */
+	int		upstream_reuse_time;	/* seconds a session is reused */
 
 	/* limits and timeouts, in seconds / counts */
 	int		handshake_timeout;	/* TLS handshake */

@@ -445,11 +445,10 @@ static const struct upstream_ops out_up_ops = {
  * Idle upstream sessions kept for reuse, per worker: keyed by policy
  * level, MX name as published, address and EHLO name, so a session is
  * only reused where the same policy was met with the same name.  Bounded
- * in number, idle time (UP_POOL_IDLE_S), age and transactions (the
- * engine's bounds); a session is checked with RSET before reuse.
+ * in number (upstream_cache), idle time (upstream_cache_idle), age and
+ * transactions (the engine's bounds); a session is checked with RSET
+ * before reuse.
  */
-#define UP_POOL		256
-#define UP_POOL_IDLE_S	10
 
 struct up_slot {
 	struct worker	*w;
@@ -459,7 +458,8 @@ struct up_slot {
 };
 
 struct up_pool {
-	struct up_slot	slot[UP_POOL];
+	int		n;
+	struct up_slot	slot[];		/* n of them */
 };
 
 static void
@@ -513,14 +513,20 @@ pool_put(struct out_session *s)
 {
 	struct up_pool	*p = s->w->up_pool;
 	struct up_slot	*sl = NULL, *oldest = NULL;
-	int		 i;
+	int		 i, n = s->w->cfg->upstream_cache;
 
-	if (p == NULL && !s->w->stopping &&
-	    (p = s->w->up_pool = calloc(1, sizeof(*p))) == NULL)
+	if (n == 0)
 		goto close;
+	if (p == NULL && !s->w->stopping) {
+		p = calloc(1, sizeof(*p) + (size_t)n * sizeof(p->slot[0]));
+		if (p == NULL)
+			goto close;
+		p->n = n;
+		s->w->up_pool = p;
+	}
 	if (p == NULL || s->w->stopping || !upstream_reusable(s->up))
 		goto close;
-	for (i = 0; i < UP_POOL; i++) {
+	for (i = 0; i < p->n; i++) {
 		if (p->slot[i].u == NULL) {
 			sl = &p->slot[i];
 			break;
@@ -539,7 +545,7 @@ pool_put(struct out_session *s)
 	pool_key(sl->key, sizeof(sl->key), (int)s->up_pol.level, s->up_mx,
 	    s->up_addr, s->up_helo);
 	upstream_attach(sl->u, &pool_ops, sl, "-");
-	upstream_park(sl->u, UP_POOL_IDLE_S);
+	upstream_park(sl->u, s->w->cfg->upstream_cache_idle);
 	s->up = NULL;
 	return;
 close:
@@ -557,7 +563,7 @@ pool_get(struct out_session *s, const char *key)
 
 	if (p == NULL)
 		return NULL;
-	for (i = 0; i < UP_POOL; i++) {
+	for (i = 0; i < p->n; i++) {
 		if (p->slot[i].u != NULL && strcmp(p->slot[i].key, key) == 0) {
 			u = p->slot[i].u;
 			p->slot[i].u = NULL;
@@ -575,7 +581,7 @@ session_out_pool_flush(struct worker *w)
 
 	if (p == NULL)
 		return;
-	for (i = 0; i < UP_POOL; i++) {
+	for (i = 0; i < p->n; i++) {
 		if (p->slot[i].u != NULL) {
 			upstream_close(p->slot[i].u, 1);
 			p->slot[i].u = NULL;

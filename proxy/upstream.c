@@ -27,8 +27,6 @@
 #include "upstream.h"
 
 #define UP_OUT_SIZE	(64 * 1024)
-#define UP_REUSE_MAX	100		/* transactions per connection */
-#define UP_AGE_MAX_MS	(300 * 1000)	/* and its age */
 
 enum up_state {
 	UP_CONNECT, UP_HANDSHAKE, UP_GREETING, UP_EHLO, UP_HELO,
@@ -846,8 +844,9 @@ upstream_reusable(const struct upstream *u)
 {
 	return u->state == UP_READY && !u->detached && u->expect == 0 &&
 	    buf_len(&u->out) == 0 && buf_len(&u->in) == 0 &&
-	    u->info.reused + 1 < UP_REUSE_MAX &&
-	    uv_now(u->loop) - u->opened < UP_AGE_MAX_MS;
+	    u->info.reused + 1 < u->cfg->upstream_reuse_count &&
+	    uv_now(u->loop) - u->opened <
+	    (uint64_t)u->cfg->upstream_reuse_time * 1000;
 }
 
 void

@@ -48,7 +48,11 @@ check_ok(const struct config *c)
 	    c->handshake_timeout < 1 || c->handshake_timeout > 3600 ||
 	    c->connect_timeout < 1 || c->connect_timeout > 3600 ||
 	    c->command_timeout < 1 || c->command_timeout > 3600 ||
-	    c->idle_timeout < 1 || c->idle_timeout > 86400)
+	    c->idle_timeout < 1 || c->idle_timeout > 86400 ||
+	    c->upstream_cache < 0 || c->upstream_cache > 4096 ||
+	    c->upstream_cache_idle < 1 || c->upstream_cache_idle > 300 ||
+	    c->upstream_reuse_count < 1 || c->upstream_reuse_count > 10000 ||
+	    c->upstream_reuse_time < 1 || c->upstream_reuse_time > 3600)
 		abort();
 	if (!terminated(c->user, sizeof(c->user)) ||
 	    !terminated(c->hostname, sizeof(c->hostname)) ||

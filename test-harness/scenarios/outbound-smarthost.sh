@@ -462,6 +462,46 @@ else
 fi
 mx_stop gw
 
+# ---------------------------------------------------------------- cache bounds
+# upstream_cache 0: every upstream session ends with its transaction.
+# upstream_reuse_count 2: a session carries two transactions, then the
+# next message needs a connection of its own.  Three messages in turn to
+# good.test through each.
+for gate in nocache reuse2; do
+	o_free_port OPORT3
+	sed -e "s/^listen_outbound .*/listen_outbound 127.0.0.1:$OPORT3/" "$(mx_conf gw)" >"$(mx_conf $gate)"
+	case $gate in
+	nocache) echo "upstream_cache 0" >>"$(mx_conf $gate)" ;;
+	reuse2) echo "upstream_reuse_count 2" >>"$(mx_conf $gate)" ;;
+	esac
+	if ! o_gate_start $gate 2>"$T_WORK/$gate.err"; then
+		not_ok "mxgate[$gate] starts" "$(cat "$T_WORK/$gate.err")"
+		continue
+	fi
+	o_gate_mark $gate
+	n_ok=0
+	for k in 1 2 3; do
+		tag=sh-$gate$k-$$
+		t_message 2048 "$tag"
+		t_swaks plain 127.0.0.1 127.0.0.1 "$OPORT3" "$T_WORK/msg/$tag.wire" \
+		    "$T_WORK/swaks-$tag.out" --to rcpt@good.test
+		swaks_accepted "$T_WORK/swaks-$tag.out" && n_ok=$((n_ok + 1))
+	done
+	UL=$(o_gate_since $gate | grep ' event=upstream ')
+	used=$(printf '%s\n' "$UL" | grep -o ' reused=[0-9]*' | tr -d ' ' | tr '\n' ' ')
+	case $gate in
+	nocache) want="reused=0 reused=0 reused=0 " ;;
+	reuse2) want="reused=0 reused=1 reused=0 " ;;
+	esac
+	if [ "$n_ok" = 3 ] && [ "$used" = "$want" ]; then
+		ok "mxgate[$gate]: three messages accepted, upstream sessions used as bounded ($used)"
+	else
+		not_ok "mxgate[$gate]: three messages accepted, upstream sessions used as bounded" \
+		    "accepted: $n_ok of 3, want: $want got: $used" "$UL"
+	fi
+	mx_stop $gate
+done
+
 # ---------------------------------------------------------------- require_dnssec
 # dnsmasq signs nothing, so no answer carries the AD bit: with
 # require_dnssec a prefixed MX is refused before any connection (4.7.x,

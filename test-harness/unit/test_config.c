@@ -85,6 +85,10 @@ dump(const struct config *c)
 	    c->require_dnssec, c->outbound_mark, c->helo_name);
 	fprintf(f, " remote_smtp_port=%d remote_smtps_port=%d",
 	    c->remote_smtp_port, c->remote_smtps_port);
+	fprintf(f, " upstream_cache=%d upstream_cache_idle=%d "
+	    "upstream_reuse_count=%d upstream_reuse_time=%d",
+	    c->upstream_cache, c->upstream_cache_idle,
+	    c->upstream_reuse_count, c->upstream_reuse_time);
 	fprintf(f, " handshake_timeout=%d connect_timeout=%d "
 	    "command_timeout=%d idle_timeout=%d max_connections=%d "
 	    "splice=%d ",
@@ -163,7 +167,9 @@ static const struct tcase goods[] = {
 	  "n_listen_outbound=0 outbound_mode=0 n_dns=0 "
 	  "ca_file=/etc/ssl/certs/ca-certificates.crt default_policy=may "
 	  "n_policies=0 require_dnssec=0 outbound_mark=0 helo_name= "
-	  "remote_smtp_port=25 remote_smtps_port=26 handshake_timeout=30 "
+	  "remote_smtp_port=25 remote_smtps_port=26 upstream_cache=256 "
+	  "upstream_cache_idle=10 upstream_reuse_count=100 "
+	  "upstream_reuse_time=300 handshake_timeout=30 "
 	  "connect_timeout=30 command_timeout=300 idle_timeout=300 "
 	  "max_connections=1024 splice=1" },
 	{ "splice no\n", "splice=0" },
@@ -251,6 +257,14 @@ static const struct tcase goods[] = {
 	{ "remote_smtp_port 2525\nremote_smtps_port 1\n",
 	  "remote_smtp_port=2525 remote_smtps_port=1" },
 	{ "remote_smtp_port 65535", "remote_smtp_port=65535" },
+	{ "upstream_cache 0\nupstream_cache_idle 1\nupstream_reuse_count 1\n"
+	  "upstream_reuse_time 1\n",
+	  "upstream_cache=0 upstream_cache_idle=1 upstream_reuse_count=1 "
+	  "upstream_reuse_time=1" },
+	{ "upstream_cache 4096\nupstream_cache_idle 300\n"
+	  "upstream_reuse_count 10000\nupstream_reuse_time 3600\n",
+	  "upstream_cache=4096 upstream_cache_idle=300 "
+	  "upstream_reuse_count=10000 upstream_reuse_time=3600" },
 
 	/* limits and timeouts, at their bounds */
 	{ "handshake_timeout 1\nconnect_timeout 3600\ncommand_timeout 1\n"
@@ -435,6 +449,16 @@ static const struct tcase bads[] = {
 	  "number 1..65535, got '0'\n" },
 	{ "remote_smtps_port 65536", "t.conf:1: remote_smtps_port: expected "
 	  "a number 1..65535, got '65536'\n" },
+	{ "upstream_cache 4097", "t.conf:1: upstream_cache: expected a "
+	  "number 0..4096, got '4097'\n" },
+	{ "upstream_cache -1", "t.conf:1: upstream_cache: expected a "
+	  "number 0..4096, got '-1'\n" },
+	{ "upstream_cache_idle 0", "t.conf:1: upstream_cache_idle: expected "
+	  "a number 1..300, got '0'\n" },
+	{ "upstream_reuse_count 10001", "t.conf:1: upstream_reuse_count: "
+	  "expected a number 1..10000, got '10001'\n" },
+	{ "upstream_reuse_time 0", "t.conf:1: upstream_reuse_time: expected "
+	  "a number 1..3600, got '0'\n" },
 
 	/* limits and timeouts */
 	{ "handshake_timeout 0", "t.conf:1: handshake_timeout: expected a "
@@ -775,7 +799,7 @@ test_defaults(void)
 	    "the embedded config is otherwise the defaults");
 
 	n = table_names(names, 64);
-	T_OK(n == 26, "table has 26 directives (%d)", n);
+	T_OK(n == 30, "table has 30 directives (%d)", n);
 	for (i = 0; i < n; i++)
 		T_OK(has_directive(config_default_text, names[i], 1),
 		    "default text shows %s", names[i]);
