@@ -223,12 +223,17 @@ parse_path(const char *a, size_t n, const char *kw, struct smtp_cmd *cmd)
 
 /* "BDAT" SP chunk-size [ SP "LAST" ] (RFC 3030). */
 static int
-parse_bdat(const char *a, size_t n)
+parse_bdat(const char *a, size_t n, struct smtp_cmd *cmd)
 {
 	size_t	i = 0;
 
-	while (i < n && a[i] >= '0' && a[i] <= '9')
+	cmd->chunk = 0;
+	while (i < n && a[i] >= '0' && a[i] <= '9') {
+		if (i == SMTP_CHUNK_DIGITS)
+			return -1;
+		cmd->chunk = cmd->chunk * 10 + (unsigned long long)(a[i] - '0');
 		i++;
+	}
 	if (i == 0)
 		return -1;
 	if (i == n)
@@ -237,7 +242,10 @@ parse_bdat(const char *a, size_t n)
 		return -1;
 	while (i < n && a[i] == ' ')
 		i++;
-	return word_eq(a + i, n - i, "LAST", 4) ? 0 : -1;
+	if (!word_eq(a + i, n - i, "LAST", 4))
+		return -1;
+	cmd->last = 1;
+	return 0;
 }
 
 int
@@ -252,6 +260,8 @@ smtp_cmd_parse(const char *line, size_t len, struct smtp_cmd *cmd)
 	cmd->pathlen = 0;
 	cmd->params = NULL;
 	cmd->paramslen = 0;
+	cmd->chunk = 0;
+	cmd->last = 0;
 
 	len = strip_eol(line, len);
 
@@ -293,7 +303,7 @@ smtp_cmd_parse(const char *line, size_t len, struct smtp_cmd *cmd)
 	case ARG_REQ:
 		return cmd->arglen > 0 ? 0 : -1;
 	case ARG_BDAT:
-		return parse_bdat(cmd->arg, cmd->arglen);
+		return parse_bdat(cmd->arg, cmd->arglen, cmd);
 	case ARG_PATH:
 		return parse_path(cmd->arg, cmd->arglen,
 		    cmd->verb == SMTP_V_MAIL ? "FROM:" : "TO:", cmd);
@@ -518,4 +528,76 @@ smtp_reply_collect(struct smtp_reply *r, size_t *scan, const char *buf,
 		}
 	}
 	return 0;
+}
+
+enum { STUFF_BOL, STUFF_MID, STUFF_CR };
+
+void
+smtp_stuff_init(struct smtp_stuff *f)
+{
+	f->st = STUFF_BOL;
+}
+
+long
+smtp_stuff(struct smtp_stuff *f, const char *in, size_t *inlen, char *out,
+    size_t cap)
+{
+	size_t	i = 0, o = 0, n = *inlen;
+	int	st = f->st;
+
+	while (i < n && o + 2 <= cap) {
+		char c = in[i];
+
+		if (st == STUFF_MID) {
+			/* Copy up to the next CR or LF in one go. */
+			size_t room = cap - o - 1, k = 0;
+
+			while (k < n - i && k < room && in[i + k] != '\r' &&
+			    in[i + k] != '\n')
+				k++;
+			memcpy(out + o, in + i, k);
+			i += k;
+			o += k;
+			if (i == n || o + 2 > cap)
+				break;
+			c = in[i];
+		}
+		if (st == STUFF_CR) {
+			if (c != '\n')
+				goto bare;
+			st = STUFF_BOL;
+		} else if (c == '\n')
+			goto bare;
+		else if (c == '\r')
+			st = STUFF_CR;
+		else {
+			if (st == STUFF_BOL && c == '.')
+				out[o++] = '.';
+			st = STUFF_MID;
+		}
+		out[o++] = c;
+		i++;
+	}
+	f->st = st;
+	*inlen = i;
+	return (long)o;
+bare:
+	*inlen = i;
+	return -1;
+}
+
+long
+smtp_stuff_end(struct smtp_stuff *f, char *out)
+{
+	size_t	o = 0;
+
+	if (f->st == STUFF_CR)
+		return -1;
+	if (f->st == STUFF_MID) {
+		out[o++] = '\r';
+		out[o++] = '\n';
+	}
+	memcpy(out + o, ".\r\n", 3);
+	f->st = STUFF_BOL;
+	return (long)(o + 3);
 }

@@ -46,7 +46,14 @@ struct smtp_cmd {
 	size_t		 pathlen;
 	const char	*params;	/* ESMTP parameters after '>' */
 	size_t		 paramslen;
+	/* BDAT only: */
+	unsigned long long chunk;	/* the chunk's size in octets */
+	int		 last;		/* "LAST" given */
 };
+
+/* A BDAT size of more digits than this is a syntax error: no chunk
+ * that long is real, and the value cannot overflow. */
+#define SMTP_CHUNK_DIGITS	18
 
 /*
  * Parse one command line (text without CRLF, as given by
@@ -61,7 +68,9 @@ struct smtp_cmd {
  * The verb is everything up to the first SP.  For known verbs these are
  * syntax errors: a control character other than HTAB in the arguments;
  * arguments to DATA, RSET, QUIT, STARTTLS; none to HELO, EHLO, VRFY,
- * EXPN, AUTH, ETRN, XCLIENT; for BDAT anything but 1*DIGIT [SP "LAST"];
+ * EXPN, AUTH, ETRN, XCLIENT; for BDAT anything but 1*DIGIT [SP "LAST"]
+ * or more than SMTP_CHUNK_DIGITS digits (chunk and last are set then,
+ * 0 for other verbs);
  * for MAIL/RCPT a missing keyword, '<' or '>', an unquoted '<' inside
  * the path, or anything but SP after the '>'.  "MAIL FROM:<>" gives
  * path "" (non-NULL), pathlen 0.  For MAIL/RCPT params is "" when there
@@ -129,5 +138,39 @@ void smtp_dot_init(struct smtp_dot *);
  * goes on (the state remembers a partial marker).
  */
 long smtp_dot_scan(struct smtp_dot *, const char *p, size_t n);
+
+/*
+ * Dot-stuffing, for BDAT chunks (RFC 3030: the octets as they are)
+ * relayed with DATA to a server without CHUNKING: a '.' that begins a
+ * line is doubled, and the end of data is added after the last chunk.
+ * The message must use CRLF line ends: a bare CR or LF is refused, for
+ * a server that took one for a line end could be made to see an end of
+ * data where there is none, and the message could not reach it as it
+ * was written.  Resumable across chunks.
+ */
+struct smtp_stuff {
+	int	st;		/* encoder state; smtp_stuff_init() */
+};
+
+void smtp_stuff_init(struct smtp_stuff *);
+
+/*
+ * Encode in[0..*inlen) into out[0..cap): as many input bytes as fit
+ * (each takes at most two output bytes; cap >= 2 always makes
+ * progress).  *inlen gets the number of input bytes taken.  Returns
+ * the number of output bytes, or -1 at a bare CR or LF (the state is
+ * then unspecified).
+ */
+long smtp_stuff(struct smtp_stuff *, const char *in, size_t *inlen,
+    char *out, size_t cap);
+
+/*
+ * The end of data after the last chunk: ".\r\n", preceded by a CRLF when
+ * the message did not end with one.  out must hold SMTP_STUFF_END_MAX
+ * bytes.  Returns the number written, or -1 when the message ended in
+ * a bare CR.
+ */
+#define SMTP_STUFF_END_MAX	5
+long smtp_stuff_end(struct smtp_stuff *, char *out);
 
 #endif

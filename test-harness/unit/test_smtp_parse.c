@@ -321,6 +321,41 @@ test_cmd_table(void)
 	}
 }
 
+/* BDAT's size and LAST, as the outbound session needs them. */
+static void
+test_bdat_args(void)
+{
+	static const struct {
+		const char		*line;
+		int			 rc;
+		unsigned long long	 chunk;
+		int			 last;
+	} t[] = {
+		{ "BDAT 0 LAST", 0, 0, 1 },
+		{ "BDAT 1048576", 0, 1048576, 0 },
+		{ "bdat 7 last", 0, 7, 1 },
+		{ "BDAT 12   LAST  ", 0, 12, 1 },
+		{ "BDAT 0007", 0, 7, 0 },
+		{ "BDAT 999999999999999999 LAST", 0, 999999999999999999ULL, 1 },
+		{ "BDAT 1000000000000000000", -1, 0, 0 },
+		{ "BDAT 18446744073709551617", -1, 0, 0 },
+		{ "BDAT -1", -1, 0, 0 },
+		{ "BDAT 5 LASTX", -1, 0, 0 },
+	};
+	struct smtp_cmd	cmd;
+	size_t		i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		int rc = smtp_cmd_parse(t[i].line, strlen(t[i].line), &cmd);
+		T_OK(rc == t[i].rc && cmd.verb == SMTP_V_BDAT &&
+		    (rc < 0 || (cmd.chunk == t[i].chunk &&
+		    cmd.last == t[i].last)), "bdat \"%s\": rc %d size %llu "
+		    "last %d", t[i].line, rc, cmd.chunk, cmd.last);
+	}
+	(void)smtp_cmd_parse("DATA", 4, &cmd);
+	T_OK(cmd.chunk == 0 && cmd.last == 0, "other verbs: size 0, no LAST");
+}
+
 static void
 test_cmd_misc(void)
 {
@@ -580,6 +615,7 @@ main(void)
 	test_line_chunks();
 	test_cmd_table();
 	test_cmd_misc();
+	test_bdat_args();
 	test_reply_table();
 	test_reply_misc();
 	test_reply_chunks();
