@@ -61,6 +61,9 @@ enum out_state {
 	OUT_DATA,		/* DATA sent upstream, waiting for 354 */
 	OUT_BODY,		/* relaying the message body */
 	OUT_DOT,		/* body sent, waiting for the verdict */
+	OUT_CHUNK_DATA,		/* BDAT as DATA: waiting for 354 */
+	OUT_CHUNK,		/* relaying (or dropping) a BDAT chunk */
+	OUT_CHUNK_REPLY,	/* chunk sent, waiting for the MX's reply */
 	OUT_RSET,		/* RSET sent upstream */
 	OUT_CLOSING,		/* flushing the last reply */
 	OUT_DEAD
@@ -68,8 +71,18 @@ enum out_state {
 
 static const char *const out_state_names[] = {
 	"command", "resolve", "connect", "reuse", "mail", "rcpt", "data", "body",
-	"dot", "rset", "closing", "dead"
+	"dot", "chunk-data", "chunk", "chunk-reply", "rset", "closing", "dead"
 };
+
+/* How the chunk in hand goes on. */
+enum chunk_how {
+	CH_PASS,		/* as BDAT, to an MX with CHUNKING */
+	CH_STUFF,		/* dot-stuffed, inside DATA */
+	CH_DISCARD		/* read and dropped; chunk_reply follows */
+};
+
+/* How this transaction's BDAT chunks reach the MX. */
+enum { BDAT_NONE, BDAT_PASS, BDAT_STUFF };
 
 /* One place to connect to: an MX host's address, and its policy. */
 struct attempt {
@@ -113,6 +126,14 @@ struct out_session {
 	uint64_t		 body_bytes;
 	uint64_t		 body_spliced;	/* of body_bytes */
 
+	/* CHUNKING (RFC 3030): the BDAT in hand */
+	int			 bdat;		/* BDAT_*, per transaction */
+	enum chunk_how		 chunk_how;
+	uint64_t		 chunk_size, chunk_left;
+	int			 chunk_last;
+	char			 chunk_reply[700];
+	struct smtp_stuff	 stuff;
+
 	/* the splice path for plain-to-plain bodies */
 	int			 pipe[2];	/* -1 until first used */
 	size_t			 pipe_size;
@@ -139,12 +160,22 @@ struct out_session {
 	struct policy_result	 up_pol;
 	int			 up_secure;
 	int			 up_dirty;	/* a transaction is open */
+	int			 up_in_data;	/* the MX reads message octets
+						 * (after DATA or BDAT): no
+						 * command can be said */
 };
 
 static void	out_cycle(void *);
 static void	out_close(struct out_session *, const char *reason);
 static void	out_next_attempt(struct out_session *);
 static void	out_replay(struct out_session *);
+static void	out_chunk_refused(struct out_session *, int code,
+		    const char *text, size_t n);
+static void	out_chunk_lost(struct out_session *, const char *why);
+static void	out_bdat(struct out_session *, const struct smtp_cmd *);
+static void	out_pipe_close(struct out_session *);
+static struct leg *out_chunk_leg(struct out_session *);
+static int	out_chunk(struct out_session *);
 
 static void
 out_enter(struct out_session *s, enum out_state st)
@@ -211,6 +242,7 @@ out_reset_txn(struct out_session *s)
 	s->body_end = 0;
 	s->body_bytes = 0;
 	s->body_spliced = 0;
+	s->bdat = BDAT_NONE;
 }
 
 static const char *
@@ -229,7 +261,7 @@ out_log_delivery(struct out_session *s, const char *result,
 
 	log_event(LOG_INFO, s->id, "dir=out event=delivery domain=%s mx=%s "
 	    "prefix=%s policy=%s port=%d tls=%s cipher=%s verify=%s "
-	    "dnssec=%s result=%s%s%s%s rcpts=%d bytes=%llu relay=%s",
+	    "dnssec=%s result=%s%s%s%s rcpts=%d bytes=%llu relay=%s body=%s",
 	    s->domain[0] ? s->domain : "-",
 	    s->up_mx[0] ? s->up_mx : "-", policy_prefix_name(s->up_pol.prefix),
 	    out_level_name(s->up_pol.level), ui ? ui->port : 0,
@@ -241,7 +273,8 @@ out_log_delivery(struct out_session *s, const char *result,
 	    reason ? log_quote(reason, rs, sizeof(rs)) : "",
 	    reason ? "\"" : "", s->nrcpt, (unsigned long long)s->body_bytes,
 	    s->body_spliced == 0 ? "copy" : s->body_spliced == s->body_bytes ?
-	    "splice" : "splice+copy");
+	    "splice" : "splice+copy", s->bdat == BDAT_PASS ? "bdat" :
+	    s->bdat == BDAT_STUFF ? "bdat-as-data" : "data");
 }
 
 /* ---------------------------------------------------------------- upstream callbacks */
@@ -340,8 +373,50 @@ out_up_reply(void *arg, int code, const char *text, size_t n)
 		if (code == 354) {
 			smtp_dot_init(&s->dot);
 			out_enter(s, OUT_BODY);
-		} else
+		} else {
+			s->up_in_data = 0;
 			out_enter(s, OUT_COMMAND);
+		}
+		break;
+	case OUT_CHUNK_DATA:
+		if (code == 354) {
+			smtp_stuff_init(&s->stuff);
+			s->chunk_how = CH_STUFF;
+		} else {
+			/* The MX will not take the message: its refusal
+			 * answers the chunk, which is read and dropped. */
+			s->up_in_data = 0;
+			out_chunk_refused(s, code, text, n);
+		}
+		out_enter(s, OUT_CHUNK);
+		break;
+	case OUT_CHUNK:
+		/* A reply before the whole chunk was sent: the MX gave up
+		 * on it, and reads the rest as it likes.  The session
+		 * cannot carry another transaction. */
+		upstream_close(s->up, 0);
+		s->up = NULL;
+		s->up_in_data = 0;
+		s->up_dirty = 0;
+		s->up_domain[0] = '\0';
+		if (s->chunk_how != CH_DISCARD && code / 100 != 2)
+			out_chunk_refused(s, code, text, n);
+		else if (s->chunk_how != CH_DISCARD)
+			out_chunk_lost(s, "replied before the chunk was sent");
+		break;
+	case OUT_CHUNK_REPLY:
+		(void)buf_append(&s->toc, text, n);
+		if (code / 100 != 2) {
+			/* The transaction failed (RFC 3030 3); the MX's
+			 * session stays dirty until the MTA's RSET. */
+			char why[200];
+			snprintf(why, sizeof(why), "%.*s", (int)(n > 2 ? n - 2 :
+			    n), text);
+			out_log_delivery(s, code / 100 == 4 ? "deferred" :
+			    "rejected", why);
+			out_reset_txn(s);
+		}
+		out_enter(s, OUT_COMMAND);
 		break;
 	case OUT_DOT: {
 		/* The remote MX's verdict, passed on as it is. */
@@ -351,7 +426,9 @@ out_up_reply(void *arg, int code, const char *text, size_t n)
 		    text);
 		out_log_delivery(s, code / 100 == 2 ? "sent" : code / 100 ==
 		    4 ? "deferred" : "rejected", code / 100 == 2 ? NULL : why);
-		s->up_dirty = 0;
+		/* After DATA the reply ends the transaction whatever it
+		 * says; after BDAT LAST a refusal may leave it open. */
+		s->up_dirty = s->bdat == BDAT_PASS && code / 100 != 2;
 		out_reset_txn(s);
 		out_enter(s, OUT_COMMAND);
 		break;
@@ -398,20 +475,38 @@ out_up_closed(void *arg, const char *reason)
 	s->up = NULL;
 	s->up_domain[0] = '\0';
 	s->up_dirty = 0;
+	s->up_in_data = 0;
 	switch (s->state) {
+	case OUT_CHUNK_DATA:
+	case OUT_CHUNK:
+		if (s->chunk_how != CH_DISCARD)
+			out_chunk_lost(s, reason);
+		out_enter(s, OUT_CHUNK);
+		break;
+	case OUT_CHUNK_REPLY:
+		out_reply(s, "451 4.4.2 %s: connection lost before the chunk "
+		    "was acknowledged", s->up_mx);
+		out_log_delivery(s, "deferred", reason);
+		out_reset_txn(s);
+		out_enter(s, OUT_COMMAND);
+		break;
 	case OUT_REUSE:
 		/* The cached session had died: connect afresh. */
 		s->cur_att--;
 		out_next_attempt(s);
 		break;
+	case OUT_RSET:
+		/* Reset all the same: the next transaction connects
+		 * afresh.  (Exim, for one, hangs up on a RSET after a
+		 * refused chunk.) */
+		out_reply(s, "250 2.0.0 Reset");
+		out_enter(s, OUT_COMMAND);
+		break;
 	case OUT_MAIL:
 	case OUT_RCPT:
 	case OUT_DATA:
-	case OUT_RSET:
 		out_reply(s, "451 4.4.2 %s: connection lost: %s", s->up_mx,
 		    reason);
-		if (s->state == OUT_RSET)
-			out_reset_txn(s);
 		out_enter(s, OUT_COMMAND);
 		break;
 	case OUT_BODY:
@@ -943,6 +1038,7 @@ out_ehlo_reply(struct out_session *s, int ehlo)
 	out_reply(s, "250-PIPELINING");
 	out_reply(s, "250-SIZE");
 	out_reply(s, "250-8BITMIME");
+	out_reply(s, "250-CHUNKING");
 	out_reply(s, "250 ENHANCEDSTATUSCODES");
 }
 
@@ -951,7 +1047,11 @@ static void
 out_drop_upstream(struct out_session *s)
 {
 	if (s->up != NULL) {
-		if (s->up_dirty)
+		if (s->up_in_data) {
+			/* QUIT would be message text.  Closing without
+			 * the end of data makes the MX drop the message. */
+			upstream_close(s->up, 0);
+		} else if (s->up_dirty)
 			upstream_close(s->up, 1);
 		else
 			pool_put(s);
@@ -959,6 +1059,7 @@ out_drop_upstream(struct out_session *s)
 	}
 	s->up_domain[0] = '\0';
 	s->up_dirty = 0;
+	s->up_in_data = 0;
 }
 
 static void
@@ -1096,6 +1197,11 @@ out_command(struct out_session *s)
 			out_reply(s, "503 5.5.1 MAIL first");
 			break;
 		}
+		if (s->bdat != BDAT_NONE) {
+			out_reply(s, "503 5.5.1 DATA after BDAT in one "
+			    "transaction");
+			break;
+		}
 		if (s->nrcpt == 0 || s->up == NULL) {
 			out_reply(s, "554 5.5.1 No valid recipients");
 			break;
@@ -1105,10 +1211,23 @@ out_command(struct out_session *s)
 			    s->up_mx);
 			break;
 		}
+		s->up_in_data = 1;
 		out_enter(s, OUT_DATA);
+		break;
+	case SMTP_V_BDAT:
+		if (r < 0) {
+			/* The octets that follow cannot be told from
+			 * commands: nothing more can be read safely. */
+			out_reply(s, "501 5.5.4 Syntax: BDAT size [LAST]");
+			out_enter(s, OUT_CLOSING);
+			break;
+		}
+		out_bdat(s, &cmd);
 		break;
 	case SMTP_V_RSET:
 		out_reset_txn(s);
+		if (s->up_in_data)	/* between chunks sent as DATA */
+			out_drop_upstream(s);
 		if (s->up != NULL && s->up_dirty &&
 		    upstream_command(s->up, "RSET\r\n", 6) == 0) {
 			out_enter(s, OUT_RSET);
@@ -1134,7 +1253,7 @@ out_command(struct out_session *s)
 		out_reply(s, "500 5.5.2 Command unrecognized");
 		break;
 	default:
-		/* STARTTLS, AUTH, BDAT, ETRN, EXPN, XCLIENT: not offered. */
+		/* STARTTLS, AUTH, ETRN, EXPN, XCLIENT: not offered. */
 		out_reply(s, "502 5.5.1 Command not implemented");
 		break;
 	}
@@ -1157,6 +1276,7 @@ out_body_done(struct out_session *s)
 		return 1;
 	}
 	upstream_expect_reply(s->up);
+	s->up_in_data = 0;
 	out_enter(s, OUT_DOT);
 	return 1;
 }
@@ -1353,6 +1473,330 @@ out_body(struct out_session *s)
 	return out_body_done(s);
 }
 
+/* ---------------------------------------------------------------- CHUNKING */
+
+/*
+ * BDAT (RFC 3030).  The MTA gives each chunk's length, so the octets
+ * need no scan: to an MX that offers CHUNKING they go on as BDAT with
+ * the same length, by splice where both legs are plain, and the MX's
+ * reply to each chunk is the MTA's.  To an MX without CHUNKING the
+ * transaction becomes DATA: the chunks are dot-stuffed on the way, the
+ * end of data follows the last one, and the MX's verdict on it answers
+ * BDAT LAST; an earlier chunk is answered when it has been passed on,
+ * which acknowledges its octets, not the message.  A chunk that cannot
+ * go on (no transaction, the MX refused or went away) is still read to
+ * its end, then refused: the MTA's next command follows it.
+ */
+
+/* Read the rest of this chunk and drop it, then say reply.  With a
+ * result, the transaction failed and the delivery line says why. */
+static void
+out_chunk_drop(struct out_session *s, const char *reply, const char *result,
+    const char *why)
+{
+	snprintf(s->chunk_reply, sizeof(s->chunk_reply), "%s", reply);
+	s->chunk_how = CH_DISCARD;
+	out_pipe_close(s);	/* what was spliced cannot go on */
+	if (result != NULL) {
+		out_log_delivery(s, result, why);
+		out_reset_txn(s);
+	}
+}
+
+/* The MX refused the chunk, or the DATA it was to go in. */
+static void
+out_chunk_refused(struct out_session *s, int code, const char *text, size_t n)
+{
+	char	reply[700];
+
+	snprintf(reply, sizeof(reply), "%.*s", (int)(n > 2 ? n - 2 : n), text);
+	/* A multi-line reply keeps its CRLFs between lines. */
+	out_chunk_drop(s, reply, code / 100 == 4 ? "deferred" : "rejected",
+	    reply);
+}
+
+static void
+out_chunk_lost(struct out_session *s, const char *why)
+{
+	char	reply[700];
+
+	snprintf(reply, sizeof(reply), "451 4.4.2 %s: connection lost during "
+	    "BDAT: %s", s->up_mx, why);
+	out_chunk_drop(s, reply, "deferred", why);
+}
+
+static void
+out_bdat(struct out_session *s, const struct smtp_cmd *cmd)
+{
+	char	line[64];
+	int	n;
+
+	s->chunk_size = s->chunk_left = cmd->chunk;
+	s->chunk_last = cmd->last;
+	out_enter(s, OUT_CHUNK);
+	if (!s->have_mail) {
+		out_chunk_drop(s, "503 5.5.1 MAIL first", NULL, NULL);
+		return;
+	}
+	if (s->nrcpt == 0 || s->up == NULL) {
+		out_chunk_drop(s, "554 5.5.1 No valid recipients", NULL, NULL);
+		return;
+	}
+	if (s->bdat == BDAT_NONE)
+		s->bdat = upstream_info(s->up)->has_chunking ? BDAT_PASS :
+		    BDAT_STUFF;
+	if (s->bdat == BDAT_PASS) {
+		n = snprintf(line, sizeof(line), "BDAT %llu%s\r\n", cmd->chunk,
+		    cmd->last ? " LAST" : "");
+		if (upstream_command(s->up, line, (size_t)n) < 0) {
+			out_chunk_lost(s, "upstream session lost");
+			return;
+		}
+		s->up_in_data = 1;
+		s->chunk_how = CH_PASS;
+		return;
+	}
+	if (!s->up_in_data) {
+		/* The first chunk: DATA, and the chunk once it is 354. */
+		if (upstream_command(s->up, "DATA\r\n", 6) < 0) {
+			out_chunk_lost(s, "upstream session lost");
+			return;
+		}
+		s->up_in_data = 1;
+		out_enter(s, OUT_CHUNK_DATA);
+		return;
+	}
+	s->chunk_how = CH_STUFF;
+}
+
+/* The whole chunk is read. */
+static int
+out_chunk_done(struct out_session *s)
+{
+	char	end[SMTP_STUFF_END_MAX];
+	long	n;
+
+	switch (s->chunk_how) {
+	case CH_DISCARD:
+		out_reply(s, "%s", s->chunk_reply);
+		out_enter(s, OUT_COMMAND);
+		return 1;
+	case CH_PASS:
+		/* Its reply was asked for with the BDAT line. */
+		s->up_in_data = 0;
+		if (s->chunk_last)
+			out_enter(s, OUT_DOT);
+		else
+			out_enter(s, OUT_CHUNK_REPLY);
+		return 1;
+	case CH_STUFF:
+		if (!s->chunk_last) {
+			out_reply(s, "250 2.0.0 %llu octets received",
+			    (unsigned long long)s->chunk_size);
+			out_enter(s, OUT_COMMAND);
+			return 1;
+		}
+		if (upstream_body_room(s->up) < sizeof(end))
+			return 0;	/* wait for drained */
+		if ((n = smtp_stuff_end(&s->stuff, end)) < 0) {
+			out_chunk_drop(s, "554 5.6.0 The message ends in a bare "
+			    "CR; it cannot be sent with DATA", "rejected",
+			    "bare CR at the end of the message");
+			out_drop_upstream(s);
+			return out_chunk_done(s);
+		}
+		if (upstream_body(s->up, end, (size_t)n) < 0) {
+			out_chunk_lost(s, "upstream session lost");
+			return out_chunk_done(s);
+		}
+		upstream_expect_reply(s->up);
+		s->up_in_data = 0;
+		out_enter(s, OUT_DOT);
+		return 1;
+	}
+	return 1;
+}
+
+/*
+ * Whether the chunk goes by splice now: `splice yes`, both legs plain,
+ * a chunk passed on as BDAT, and nothing already read that is part of
+ * it.  Bytes in the pipe are passed on whatever is read after them.
+ * Gives the upstream leg, or NULL.
+ */
+static struct leg *
+out_chunk_leg(struct out_session *s)
+{
+	if (s->state != OUT_CHUNK || s->chunk_how != CH_PASS ||
+	    !s->w->cfg->relay_splice || s->no_splice || s->up == NULL ||
+	    s->mta.ssl != NULL)
+		return NULL;
+	if (s->inpipe == 0 && (s->chunk_left == 0 || buf_len(&s->cin) > 0))
+		return NULL;
+	return upstream_body_leg(s->up);
+}
+
+/*
+ * A chunk of a plain-to-plain session: its length is known, so its
+ * octets go from socket to pipe to socket without being looked at.
+ * Exactly chunk_left bytes are taken; the command after them stays in
+ * the socket.
+ */
+static int
+out_chunk_splice(struct out_session *s, struct leg *up)
+{
+	ssize_t	n;
+	size_t	want;
+	int	progress = 0, full = 0;
+
+	if (s->pipe[0] < 0 && out_pipe_open(s) < 0) {
+		s->no_splice = 1;	/* the copy path takes over */
+		return 1;
+	}
+	for (;;) {
+		while (s->inpipe > 0 && (s->chunk_left == 0 ||
+		    !s->mta.rd_ok || full || s->inpipe >= s->pipe_size)) {
+			if (!up->wr_ok) {
+				upstream_body_wait(s->up);
+				return progress;
+			}
+			n = splice(s->pipe[0], NULL, up->fd, NULL, s->inpipe,
+			    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+			if (n > 0) {
+				s->inpipe -= (size_t)n;
+				progress = 1;
+			} else if (n < 0 && errno == EINTR)
+				continue;
+			else if (n < 0 && errno == EAGAIN) {
+				up->wr_ok = 0;
+				upstream_body_wait(s->up);
+				return progress;
+			} else {
+				/* The MX went away mid-chunk. */
+				upstream_close(s->up, 0);
+				s->up = NULL;
+				s->up_in_data = 0;
+				s->up_dirty = 0;
+				s->up_domain[0] = '\0';
+				out_chunk_lost(s, "write to the MX failed");
+				return 1;
+			}
+		}
+		full = 0;
+		if (s->chunk_left == 0)
+			return out_chunk_done(s);
+		if (!s->mta.rd_ok)
+			return progress;
+		want = s->pipe_size - s->inpipe;
+		if (want > s->chunk_left)
+			want = (size_t)s->chunk_left;
+		n = splice(s->mta.fd, NULL, s->pipe[1], NULL, want,
+		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		if (n > 0) {
+			s->inpipe += (size_t)n;
+			s->chunk_left -= (uint64_t)n;
+			s->body_bytes += (uint64_t)n;
+			s->body_spliced += (uint64_t)n;
+			progress = 1;
+			out_deadline(s);
+			continue;
+		}
+		if (n == 0) {
+			s->mta.eof = 1;
+			out_close(s, "client-closed");
+			return -1;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN) {
+			/* The socket is empty, or the pipe is full: pass the
+			 * pipe on; a readable socket wakes us again. */
+			if (s->inpipe > 0)
+				full = 1;
+			else
+				s->mta.rd_ok = 0;
+			continue;
+		}
+		if (s->inpipe > 0) {
+			full = 1;
+			continue;
+		}
+		/* Refused with nothing in the pipe: copy instead. */
+		s->no_splice = 1;
+		return 1;
+	}
+}
+
+/* Relay, stuff or drop the octets of the chunk in hand. */
+static int
+out_chunk(struct out_session *s)
+{
+	struct leg	*up;
+	size_t		 chunk, room;
+	char		 tmp[16384];
+	long		 o;
+
+	if ((up = out_chunk_leg(s)) != NULL)
+		return out_chunk_splice(s, up);
+	if (s->inpipe > 0) {
+		/* The splice path was cut off mid-chunk. */
+		out_chunk_lost(s, "upstream session lost");
+		out_drop_upstream(s);
+	}
+	if (s->chunk_left == 0)
+		return out_chunk_done(s);
+	if (buf_len(&s->cin) == 0) {
+		if (s->mta.eof) {
+			out_close(s, "client-closed");
+			return -1;
+		}
+		return 0;
+	}
+	chunk = buf_len(&s->cin);
+	if (chunk > s->chunk_left)
+		chunk = (size_t)s->chunk_left;
+	switch (s->chunk_how) {
+	case CH_DISCARD:
+		break;
+	case CH_PASS:
+		if ((room = upstream_body_room(s->up)) == 0)
+			return 0;	/* back-pressure: wait for drained */
+		if (chunk > room)
+			chunk = room;
+		if (upstream_body(s->up, buf_data(&s->cin), chunk) < 0) {
+			out_chunk_lost(s, "upstream session lost");
+			out_drop_upstream(s);
+		}
+		s->body_bytes += chunk;
+		break;
+	case CH_STUFF:
+		if ((room = upstream_body_room(s->up)) < 2)
+			return 0;
+		o = smtp_stuff(&s->stuff, buf_data(&s->cin), &chunk, tmp,
+		    room < sizeof(tmp) ? room : sizeof(tmp));
+		if (o < 0) {
+			/* The MX reads the message so far as DATA:
+			 * closing without the end makes it drop it. */
+			out_chunk_drop(s, "554 5.6.0 The message holds a bare "
+			    "CR or LF; it cannot be sent with DATA", "rejected",
+			    "bare CR or LF in the message");
+			out_drop_upstream(s);
+			chunk = 0;
+			break;
+		}
+		if (upstream_body(s->up, tmp, (size_t)o) < 0) {
+			out_chunk_lost(s, "upstream session lost");
+			out_drop_upstream(s);
+		}
+		s->body_bytes += chunk;
+		break;
+	}
+	buf_consume(&s->cin, chunk);
+	s->chunk_left -= chunk;
+	if (s->chunk_left == 0)
+		return out_chunk_done(s);
+	return 1;
+}
+
 static int
 out_step(struct out_session *s)
 {
@@ -1373,7 +1817,8 @@ out_step(struct out_session *s)
 	}
 	/* Read only as much as the current state can use; a body on the
 	 * splice path is read by out_body_splice() itself. */
-	if (buf_len(&s->toc) < OUT_REPLY_BUF / 2 && out_splice_leg(s) == NULL) {
+	if (buf_len(&s->toc) < OUT_REPLY_BUF / 2 && out_splice_leg(s) == NULL &&
+	    (out_chunk_leg(s) == NULL || s->chunk_left == 0)) {
 		if ((n = leg_fill(&s->mta, &s->cin)) < 0) {
 			out_close(s, "client-error");
 			return -1;
@@ -1390,6 +1835,8 @@ out_step(struct out_session *s)
 		return out_command(s) | progress;
 	case OUT_BODY:
 		return out_body(s) | progress;
+	case OUT_CHUNK:
+		return out_chunk(s) | progress;
 	default:
 		if (s->mta.eof && buf_len(&s->cin) == 0) {
 			out_close(s, "client-closed");
@@ -1505,12 +1952,6 @@ out_close(struct out_session *s, const char *reason)
 	log_event(LOG_INFO, s->id, "dir=out event=close reason=%s "
 	    "duration_ms=%llu", reason,
 	    (unsigned long long)(uv_now(&w->loop) - s->started));
-	if (s->state == OUT_BODY && s->up != NULL) {
-		/* No QUIT in the middle of a body: it would be body text.
-		 * Closing without the end of data makes the MX drop it. */
-		upstream_close(s->up, 0);
-		s->up = NULL;
-	}
 	s->state = OUT_DEAD;
 	if (s->req != NULL) {
 		resolve_cancel(s->req);

@@ -414,6 +414,7 @@ up_caps(struct upstream *u, const char *r, size_t len)
 
 	u->info.has_8bitmime = ehlo_has(r, len, "8BITMIME", NULL, NULL);
 	u->info.has_smtputf8 = ehlo_has(r, len, "SMTPUTF8", NULL, NULL);
+	u->info.has_chunking = ehlo_has(r, len, "CHUNKING", NULL, NULL);
 	u->info.has_size = ehlo_has(r, len, "SIZE", &args, &alen);
 	u->info.size_max = 0;
 	if (u->info.has_size && args != NULL && alen > 0 && alen < 20) {

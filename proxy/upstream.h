@@ -60,6 +60,7 @@ struct upstream_info {
 	int		 resumed;	/* TLS session resumed */
 	int		 reused;	/* times it was parked for reuse */
 	int		 has_8bitmime, has_size, has_smtputf8;
+	int		 has_chunking;	/* BDAT (RFC 3030) */
 	unsigned long	 size_max;	/* 0: no limit announced */
 };
 

@@ -420,7 +420,7 @@ o_exim_spawn() {
 }
 
 # The lines every Exim config here starts with.
-o_exim_conf_head() { # NAME HOSTNAME
+o_exim_conf_head() { # NAME HOSTNAME [MESSAGE_SIZE_LIMIT]
 	local d
 	d=$(exim_dir "$1")
 	cat <<-EOF
@@ -441,7 +441,7 @@ o_exim_conf_head() { # NAME HOSTNAME
 		smtp_receive_timeout = 2m
 		smtp_accept_max = 100
 		smtp_accept_queue_per_connection = 0
-		message_size_limit = 100M
+		message_size_limit = ${3:-100M}
 		received_header_text =
 		log_selector = +all
 	EOF
@@ -468,11 +468,13 @@ o_exim_dirs() { # NAME
 #   one_domain=yes  a RCPT whose domain differs from the transaction's first
 #                accepted one gets "452 4.5.3" (as mxgate answers): shows
 #                how the sending MTA retries such a recipient
+#   chunking=no  no CHUNKING in the EHLO reply (Exim offers it by default)
+#   size_limit=  Exim's message_size_limit (refuses bigger messages with 552)
 # Any recipient at a *.test domain is accepted; each message is stored
 # byte-exact in $(exim_dir NAME)/mail/<exim id> (no Received header, CRLF).
 # The "<=" log line shows the listener (I=[addr]:port) and TLS (X=...).
 o_mxhost_start() {
-	local name=$1 addr=$2 smtp='' smtps='' cert='' tls=yes host="$1.test" one=no a d conf listen=()
+	local name=$1 addr=$2 smtp='' smtps='' cert='' tls=yes host="$1.test" one=no chunking=yes size='' a d conf listen=()
 	shift 2
 	for a in "$@"; do
 		case $a in
@@ -482,6 +484,8 @@ o_mxhost_start() {
 		tls=*) tls=${a#tls=} ;;
 		hostname=*) host=${a#hostname=} ;;
 		one_domain=*) one=${a#one_domain=} ;;
+		chunking=*) chunking=${a#chunking=} ;;
+		size_limit=*) size=${a#size_limit=} ;;
 		*) echo "o_mxhost_start: unknown option $a" >&2; return 1 ;;
 		esac
 	done
@@ -506,7 +510,7 @@ o_mxhost_start() {
 	[ -n "$smtps" ] && listen+=("$addr:$smtps")
 	{
 		echo "# Exim as a receiving MX host ($host) of the mxgate outbound tests."
-		o_exim_conf_head "$name" "$host"
+		o_exim_conf_head "$name" "$host" "$size"
 		echo "qualify_domain = $host"
 		echo "local_interfaces = <; ${smtp:+$addr.$smtp}${smtp:+${smtps:+ ; }}${smtps:+$addr.$smtps}"
 		echo "daemon_smtp_ports = ${smtp}${smtp:+${smtps:+ : }}${smtps}"
@@ -520,6 +524,8 @@ o_mxhost_start() {
 		else
 			echo "tls_advertise_hosts ="
 		fi
+		# Exim offers CHUNKING to every host unless told not to.
+		[ "$chunking" = yes ] || echo "chunking_advertise_hosts ="
 		cat <<-EOF
 			acl_smtp_rcpt = acl_check_rcpt
 
