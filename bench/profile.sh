@@ -2,13 +2,14 @@
 # Where the CPU time goes, by perf sampling, for the benchmark cases:
 # inbound bulk (case a), full handshakes (case b, ECDSA and RSA) and the
 # plain-to-plain outbound relay (case e), the last both for mxgate and for
-# the bare splice relay it is measured against.  Writes
+# the bare splice relay it is measured against, with the body sent as DATA
+# and as one BDAT chunk.  Writes
 # bench/results/profile.md: for each case the sampled process's CPU for
 # the run, the share of kernel and user time, the functions with the most
 # samples (self time) and the system calls the kernel time ran under.
 #
 #   bench/profile.sh [bulk] [hs-ecdsa] [hs-rsa] [relay] [relay-bare]
-#                                                   (default: all five)
+#                    [relay-bdat] [relay-bare-bdat]    (default: all seven)
 #
 # Environment: MXGATE, TOOLS as for run.sh; OUT (bench/results); BULK
 # (1G); HS_SECS (6); HS_CONC (16); RELAY_MSGS (10 messages of 100 MiB).
@@ -24,7 +25,7 @@ HS_CONC=${HS_CONC:-16}
 RELAY_MSGS=${RELAY_MSGS:-10}
 W=$ROOT/build/bench/profile
 CERTS=$ROOT/build/bench/certs
-CASES=${*:-bulk hs-ecdsa hs-rsa relay relay-bare}
+CASES=${*:-bulk hs-ecdsa hs-rsa relay relay-bare relay-bdat relay-bare-bdat}
 LISTEN=127.0.87.11:27811
 SINK=127.0.87.2:27800
 DNS=127.0.87.1:27853
@@ -100,11 +101,17 @@ tls() {
 	wait "$mpid" "$spid" 2>/dev/null
 }
 
-# relay NAME mxgate|bare: RELAY_MSGS messages of 100 MiB, one session
-# each, from smtp_load to an smtp_sink without STARTTLS, through mxgate's
-# outbound listener (policy may, splice yes) or the bare splice relay.
+# relay NAME mxgate|bare [bdat]: RELAY_MSGS messages of 100 MiB, one
+# session each, from smtp_load to an smtp_sink without STARTTLS, through
+# mxgate's outbound listener (policy may, splice yes) or the bare splice
+# relay; as DATA, or with bdat as one BDAT chunk to a sink offering
+# CHUNKING.
 relay() {
-	local name=$1 kind=$2 spid rpid addr
+	local name=$1 kind=$2 body=${3:-} spid rpid addr sinkb= loadb=
+	if [ "$body" = bdat ]; then
+		sinkb=-b
+		loadb="-B 0"
+	fi
 	if [ -z "$DNSPID" ]; then
 		command -v dnsmasq >/dev/null || die "dnsmasq is missing (make bench installs it)"
 		dnsmasq -k --port="${DNS##*:}" --listen-address="${DNS%:*}" \
@@ -116,8 +123,8 @@ relay() {
 		DNSPID=$!
 		sleep 0.3
 	fi
-	"$TOOLS/smtp_sink" -l "$MX_PLAIN" -n mx-plain.bench.test -e 100M -L 900 \
-	    >"$W/$name.sink" 2>&1 &
+	"$TOOLS/smtp_sink" -l "$MX_PLAIN" $sinkb -n mx-plain.bench.test -e 100M \
+	    -L 900 >"$W/$name.sink" 2>&1 &
 	spid=$!
 	if [ "$kind" = bare ]; then
 		addr=127.0.87.16:27816
@@ -141,7 +148,7 @@ relay() {
 	fi
 	sleep 0.5
 	sample "$name" "$rpid" "$TOOLS/smtp_load" -c "$addr" -s 100M -C 1 \
-	    -n "$RELAY_MSGS" -t 120 -r user@plain.bench.test
+	    -n "$RELAY_MSGS" -t 120 $loadb -r user@plain.bench.test
 	kill "$rpid" "$spid"
 	wait "$rpid" "$spid" 2>/dev/null
 	grep -q " messages=$RELAY_MSGS errors=0 " "$W/$name.client" ||
@@ -188,6 +195,8 @@ for c in $CASES; do
 	hs-rsa) tls hs-rsa rsa "$TOOLS/hs_loop" -c "$LISTEN" -C "$HS_CONC" -d "$HS_SECS" -g ;;
 	relay) relay relay mxgate ;;
 	relay-bare) relay relay-bare bare ;;
+	relay-bdat) relay relay-bdat mxgate bdat ;;
+	relay-bare-bdat) relay relay-bare-bdat bare bdat ;;
 	*) die "unknown case $c" ;;
 	esac
 done
@@ -211,6 +220,8 @@ done
 		hs-rsa) report hs-rsa "Full handshakes (case b): RSA-2048, $HS_CONC in flight, $HS_SECS s" ;;
 		relay) report relay "Plain-to-plain outbound relay (case e): mxgate, splice yes, $RELAY_MSGS x 100 MiB" ;;
 		relay-bare) report relay-bare "Plain-to-plain relay (case e): the bare splice relay, $RELAY_MSGS x 100 MiB" ;;
+		relay-bdat) report relay-bdat "Plain-to-plain outbound relay (case e), one BDAT chunk: mxgate, splice yes, $RELAY_MSGS x 100 MiB" ;;
+		relay-bare-bdat) report relay-bare-bdat "Plain-to-plain relay (case e), one BDAT chunk: the bare splice relay, $RELAY_MSGS x 100 MiB" ;;
 		esac
 	done
 } >"$OUT/profile.md"

@@ -37,7 +37,9 @@ declare -A IN_ADDR=([mxgate]=127.0.88.11:27011 [stunnel]=127.0.88.12:27012
 declare -A OUT_ADDR=([mxgate]=127.0.88.14:27014 [stunnel]=127.0.88.15:27015
     [direct]=$MX_TLS)
 declare -A PLAIN_ADDR=([splice_relay]=127.0.88.16:27016
-    [mxgate_splice]=127.0.88.14:27014 [mxgate_copy]=127.0.88.14:27014)
+    [mxgate_splice]=127.0.88.14:27014 [mxgate_copy]=127.0.88.14:27014
+    [splice_relay_bdat]=127.0.88.16:27016 [mxgate_bdat]=127.0.88.14:27014
+    [mxgate_bdat_copy]=127.0.88.14:27014)
 
 TLS13_SUITES=TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256
 TLS12_CIPHERS=ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305
@@ -303,7 +305,7 @@ term_start() {
 	mxgate*) start "$tag" "$MXGATE" -c "$conf" ;;
 	stunnel) start "$tag" stunnel4 "$conf" ;;
 	haproxy) start "$tag" haproxy -db -f "$conf" ;;
-	splice_relay) start "$tag" "$TOOLS/splice_relay" -l "$addr" -r "$MX_PLAIN" ;;
+	splice_relay*) start "$tag" "$TOOLS/splice_relay" -l "$addr" -r "$MX_PLAIN" ;;
 	*) die "unknown terminator $kind" ;;
 	esac
 	TPID=$LASTPID
@@ -479,19 +481,29 @@ case_d() {
 	done
 }
 
-# e. Plain to plain: a 100 MiB message RELAY_MSGS times, one session each.
+# e. Plain to plain: a 100 MiB message RELAY_MSGS times, one session each,
+# first as DATA (every byte read to find the end of data), then as one
+# BDAT chunk (RFC 3030: the length is known, the octets pass unseen), the
+# MX offering CHUNKING. Each mxgate figure is compared with the bare
+# splice relay carrying the same SMTP.
 case_e() {
-	local r=$1 t tag cline conf
-	for t in $(rotate "$r" splice_relay mxgate_splice mxgate_copy); do
+	local r=$1 t tag cline conf sinkb loadb
+	for t in $(rotate "$r" splice_relay mxgate_splice mxgate_copy) \
+	    $(rotate "$r" splice_relay_bdat mxgate_bdat mxgate_bdat_copy); do
 		tag=r$r-e-$t
+		sinkb=
+		loadb=
+		case $t in
+		*bdat*) sinkb=-b; loadb="-B 0" ;;
+		esac
 		rec "round=$r case=e term=$t size=100M msgs=$RELAY_MSGS"
-		start "$tag-sink" "$TOOLS/smtp_sink" -l "$MX_PLAIN" \
+		start "$tag-sink" "$TOOLS/smtp_sink" -l "$MX_PLAIN" $sinkb \
 		    -n mx-plain.bench.test -e 100M -L 900
 		SPID=$LASTPID
 		wait_listen "$SPID" "$MX_PLAIN" || die "smtp_sink did not start"
 		case $t in
-		mxgate_splice) conf=$W/conf/mxgate-out-splice-yes.conf ;;
-		mxgate_copy) conf=$W/conf/mxgate-out-splice-no.conf ;;
+		mxgate_splice|mxgate_bdat) conf=$W/conf/mxgate-out-splice-yes.conf ;;
+		mxgate_copy|mxgate_bdat_copy) conf=$W/conf/mxgate-out-splice-no.conf ;;
 		*) conf= ;;
 		esac
 		if ! term_start "$t" "$conf" "$tag" "${PLAIN_ADDR[$t]}"; then
@@ -501,7 +513,8 @@ case_e() {
 		fi
 		snap_begin "$TPID" "$SPID"
 		cline=$(run_tool 600 "$TOOLS/smtp_load" -c "${PLAIN_ADDR[$t]}" \
-		    -s 100M -C 1 -n "$RELAY_MSGS" -t 120 -r user@plain.bench.test)
+		    -s 100M -C 1 -n "$RELAY_MSGS" -t 120 $loadb \
+		    -r user@plain.bench.test)
 		snap_end
 		emit win "$SNAP"
 		emit client "$cline"

@@ -5,6 +5,11 @@
  * does. A message's latency runs from connect() (first message of a
  * session) or from MAIL (later ones) to the 250 after the body, so it is
  * the wait the MTA sees before its message is acknowledged.
+ *
+ * With -B the body goes in BDAT chunks (RFC 3030) instead of DATA: each
+ * chunk's command and octets in one write, its 250 awaited before the
+ * next; -B 0 sends the whole message as one BDAT ... LAST. The server
+ * must offer CHUNKING.
  */
 #include "bench.h"
 
@@ -13,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -41,6 +47,8 @@ struct sess {
 	char		 out[600];
 	size_t		 olen, ooff;
 	size_t		 boff;		/* body bytes sent */
+	size_t		 bend;		/* end of what goes before a reply */
+	int		 chunking;	/* the server offers CHUNKING */
 	int		 sent_in_session;
 };
 
@@ -50,6 +58,7 @@ static const char	*mail_from = "bench@client.bench.test";
 static const char	*rcpt_to = "user@bench.test";
 static const char	*ehlo_name = "client.bench.test";
 static int		 per_session = 1;
+static long long	 bdat_chunk = -1;	/* -1: DATA; 0: one chunk */
 static struct bench_addr addr;
 static struct bench_lat	 lat;
 static uint64_t		 n_msgs, n_errors, n_sessions, n_started, n_bytes;
@@ -63,8 +72,10 @@ usage(void)
 	fprintf(stderr,
 	    "usage: " TOOL " -c ADDR:PORT -s SIZE [-C CONC] [-d SECS | -n COUNT] "
 	    "[-k MSGS_PER_SESSION] [-f FROM] [-r RCPT] [-e EHLO_NAME] "
-	    "[-t STEP_TIMEOUT_S] [-E MAX_ERRORS]\n"
+	    "[-t STEP_TIMEOUT_S] [-E MAX_ERRORS] [-B CHUNK]\n"
 	    "  -s  message size in bytes (suffixes k, M, G)\n"
+	    "  -B  send the body in BDAT chunks of this size "
+	    "(0: one chunk)\n"
 	    "  -C  concurrent sessions (default 1)\n"
 	    "  -d  start new messages for this long (default 5)\n"
 	    "  -n  or send this many messages in all\n"
@@ -171,8 +182,8 @@ pump_out(struct sess *s)
 		s->ooff += (size_t)r;
 	}
 	if (s->st == L_BODY) {
-		while (s->boff < body_len) {
-			r = write(s->fd, body + s->boff, body_len - s->boff);
+		while (s->boff < s->bend) {
+			r = write(s->fd, body + s->boff, s->bend - s->boff);
 			if (r < 0)
 				return errno == EAGAIN || errno == EINTR ?
 				    1 : -1;
@@ -180,9 +191,27 @@ pump_out(struct sess *s)
 		}
 		s->st = L_DOT;
 		s->t_step = bench_now_ns();
-		n_bytes += msg_size;
+		if (s->bend == body_len || s->bend == body_len - 3)
+			n_bytes += msg_size;
 	}
 	return 0;
+}
+
+/* Queue the next BDAT chunk: its command, then its octets. The body
+ * holds no line that begins with a dot, so all of it but the final
+ * ".\r\n" is the message as BDAT carries it. */
+static void
+next_chunk(struct sess *s)
+{
+	size_t	total = body_len - 3, n = total - s->boff;
+	char	cmd[64];
+
+	if (bdat_chunk > 0 && n > (size_t)bdat_chunk)
+		n = (size_t)bdat_chunk;
+	snprintf(cmd, sizeof(cmd), "BDAT %zu%s\r\n", n,
+	    s->boff + n == total ? " LAST" : "");
+	queue(s, L_BODY, "%s", cmd);
+	s->bend = s->boff + n;
 }
 
 /* A complete reply with this code arrived in state s->st. */
@@ -201,6 +230,10 @@ on_reply(struct sess *s, int code, const char *line)
 	case L_RSET:
 		if (code != 250)
 			goto bad;
+		if (s->st == L_EHLO && bdat_chunk >= 0 && !s->chunking) {
+			fail(s, "no CHUNKING in the reply to %s%s", "");
+			return -1;
+		}
 		if (s->st == L_RSET)
 			s->t_msg = bench_now_ns();
 		queue(s, L_MAIL, "MAIL FROM:<%s>\r\n", mail_from);
@@ -213,18 +246,27 @@ on_reply(struct sess *s, int code, const char *line)
 	case L_RCPT:
 		if (code != 250 && code != 251)
 			goto bad;
-		queue(s, L_DATA, "DATA\r\n%s", "");
+		if (bdat_chunk >= 0) {
+			s->boff = 0;
+			next_chunk(s);
+		} else
+			queue(s, L_DATA, "DATA\r\n%s", "");
 		return 0;
 	case L_DATA:
 		if (code != 354)
 			goto bad;
 		s->olen = s->ooff = s->boff = 0;
+		s->bend = body_len;
 		s->st = L_BODY;
 		s->t_step = bench_now_ns();
 		return 0;
 	case L_DOT:
 		if (code != 250)
 			goto bad;
+		if (bdat_chunk >= 0 && s->boff < body_len - 3) {
+			next_chunk(s);
+			return 0;
+		}
 		now = bench_now_ns();
 		n_msgs++;
 		bench_lat_add(&lat, now - s->t_msg);
@@ -280,6 +322,11 @@ pump_in(struct sess *s)
 				fail(s, "malformed reply in %s: %s", line);
 				return -1;
 			}
+			if (s->st == L_EHLO && nl - line >= 12 &&
+			    strncasecmp(line + 4, "CHUNKING", 8) == 0 &&
+			    (nl - line == 12 || line[12] == '\r' ||
+			    line[12] == ' '))
+				s->chunking = 1;
 			if (line[3] == '-')
 				continue;
 			code = (line[0] - '0') * 100 + (line[1] - '0') * 10 +
@@ -348,7 +395,7 @@ main(int argc, char **argv)
 	struct sess		*ss;
 	struct epoll_event	 evs[256];
 
-	while ((c = getopt(argc, argv, "c:s:C:d:n:k:f:r:e:t:E:h")) != -1) {
+	while ((c = getopt(argc, argv, "c:s:C:d:n:k:f:r:e:t:E:B:h")) != -1) {
 		switch (c) {
 		case 'c':
 			if (bench_parse_addr(optarg, &addr) < 0)
@@ -392,6 +439,10 @@ main(int argc, char **argv)
 			break;
 		case 'E':
 			max_errors = (uint64_t)atoll(optarg);
+			break;
+		case 'B':
+			if ((bdat_chunk = bench_parse_size(optarg)) < 0)
+				usage();
 			break;
 		default:
 			usage();
@@ -451,12 +502,12 @@ main(int argc, char **argv)
 		printf("tool=" TOOL " ok=%d messages=%llu errors=%llu "
 		    "sessions=%llu secs=%.3f rate=%.1f p50_ms=%.3f "
 		    "p99_ms=%.3f mib=%.1f size=%zu conc=%d per_session=%d "
-		    "cpu_s=%.3f", n_msgs > 0 && n_errors == 0,
+		    "body=%s cpu_s=%.3f", n_msgs > 0 && n_errors == 0,
 		    (unsigned long long)n_msgs, (unsigned long long)n_errors,
 		    (unsigned long long)n_sessions, secs,
 		    (double)n_msgs / secs, p50, p99,
 		    (double)n_bytes / 1048576.0, msg_size, conc, per_session,
-		    bench_cpu_self());
+		    bdat_chunk >= 0 ? "bdat" : "data", bench_cpu_self());
 		if (first_err[0] != '\0')
 			printf(" error=\"%s\"", first_err);
 		printf("\n");

@@ -4,7 +4,9 @@
  * STARTTLS with that certificate (session tickets only with -T); with -e
  * it checks every message against the body the load client sends. The
  * end of DATA is found by scanning the stream in place, so large bodies
- * cost one pass and no copy.
+ * cost one pass and no copy. With -b it offers CHUNKING and takes BDAT
+ * (RFC 3030): each chunk's octets are counted off and checked in place,
+ * and -e then checks the message the chunks make up.
  */
 #include "bench.h"
 
@@ -23,7 +25,7 @@
 #define LINE_MAX_LEN	2048
 #define OUT_MAX		(64 * 1024)
 
-enum st { S_CMD, S_DATA, S_TLS_PENDING, S_HANDSHAKE, S_QUIT };
+enum st { S_CMD, S_DATA, S_CHUNK, S_TLS_PENDING, S_HANDSHAKE, S_QUIT };
 
 struct conn {
 	int		 fd;
@@ -40,6 +42,9 @@ struct conn {
 	size_t		 tlen;
 	uint64_t	 dbytes;	/* data bytes, terminator included */
 	int		 dbad;
+	uint64_t	 cleft;		/* octets of this BDAT chunk to come */
+	int		 clast, cbad;	/* it is the LAST; it is refused */
+	int		 inbdat;	/* BDAT has begun this message */
 	struct conn	*next, *prev;
 	int		 dead;
 };
@@ -51,7 +56,7 @@ static const char		*name = "mx.bench.test";
 static unsigned char		*expect;
 static size_t			 expect_len;
 static unsigned char		*rbuf;
-static int			 n_open, max_open, n_dead;
+static int			 n_open, max_open, n_dead, chunking;
 static uint64_t			 n_sessions, n_tls, n_resumed, n_msgs, n_bytes;
 static uint64_t			 n_bad, n_errors;
 static char			 first_err[160];
@@ -70,12 +75,13 @@ usage(void)
 {
 	fprintf(stderr,
 	    "usage: " TOOL " -l ADDR:PORT [-c CHAIN -k KEY [-T]] [-n NAME] "
-	    "[-e SIZE] [-i IDLE_S] [-L LIFETIME_S] [-m MAXCONN]\n"
+	    "[-e SIZE] [-b] [-i IDLE_S] [-L LIFETIME_S] [-m MAXCONN]\n"
 	    "  -c -k  offer STARTTLS with this certificate chain and key\n"
 	    "  -T     issue TLS session tickets (default: none)\n"
 	    "  -n     name in the greeting and EHLO reply "
 	    "(default mx.bench.test)\n"
 	    "  -e     check each message is the load client's body of SIZE\n"
+	    "  -b     offer CHUNKING and accept BDAT\n"
 	    "  -i     close a connection idle this long (default 300)\n"
 	    "  -L     exit after this long whatever happens (default 3600)\n"
 	    "  -m     most connections at once (default 10000)\n"
@@ -146,6 +152,98 @@ verb_is(const char *line, size_t len, const char *verb)
 	    (len == vl || line[vl] == ' ' || line[vl] == ':');
 }
 
+static void	chunk_done(struct conn *);
+
+/* BDAT SIZE [LAST]: without -b the octets that follow cannot be told
+ * from commands, so the session ends. */
+static void
+bdat(struct conn *c, const char *line, size_t len)
+{
+	const char	*p = line + 4, *end = line + len;
+	uint64_t	 size = 0;
+	int		 digits = 0;
+
+	if (!chunking) {
+		reply(c, "502 5.5.2 Error: command not recognized\r\n");
+		c->st = S_QUIT;
+		return;
+	}
+	while (p < end && *p == ' ')
+		p++;
+	for (; p < end && *p >= '0' && *p <= '9' && digits < 18; p++, digits++)
+		size = size * 10 + (uint64_t)(*p - '0');
+	c->clast = 0;
+	while (p < end && *p == ' ')
+		p++;
+	if (end - p == 4 && strncasecmp(p, "LAST", 4) == 0) {
+		c->clast = 1;
+		p = end;
+	}
+	if (digits == 0 || p != end) {
+		reply(c, "501 5.5.4 Syntax: BDAT size [LAST]\r\n");
+		c->st = S_QUIT;
+		return;
+	}
+	c->cbad = c->rcpts == 0;
+	if (!c->inbdat && !c->cbad) {
+		c->inbdat = 1;
+		c->dbytes = 0;
+		c->dbad = 0;
+	}
+	c->cleft = size;
+	c->st = S_CHUNK;
+	if (size == 0)
+		chunk_done(c);
+}
+
+/* The last octet of a BDAT chunk has come. */
+static void
+chunk_done(struct conn *c)
+{
+	char	buf[80];
+
+	c->st = S_CMD;
+	if (c->cbad) {
+		reply(c, "503 5.5.1 Error: need RCPT command\r\n");
+		return;
+	}
+	if (!c->clast) {
+		snprintf(buf, sizeof(buf), "250 2.0.0 %llu octets received\r\n",
+		    (unsigned long long)c->dbytes);
+		reply(c, buf);
+		return;
+	}
+	if (expect != NULL && c->dbytes != expect_len - 3)
+		c->dbad = 1;
+	n_msgs++;
+	n_bytes += c->dbytes;
+	n_bad += (uint64_t)c->dbad;
+	snprintf(buf, sizeof(buf), "250 2.0.0 Ok: queued as %llu\r\n",
+	    (unsigned long long)n_msgs);
+	reply(c, buf);
+	c->mail = c->rcpts = c->inbdat = 0;
+}
+
+/* Count off octets of a BDAT chunk; returns how many of p it took. */
+static size_t
+chunk_scan(struct conn *c, const unsigned char *p, size_t n)
+{
+	size_t	used = n > c->cleft ? (size_t)c->cleft : n;
+
+	if (!c->cbad && expect != NULL && !c->dbad) {
+		/* The body ends in ".\r\n", which BDAT does not carry. */
+		if (c->dbytes + used > expect_len - 3 ||
+		    memcmp(expect + c->dbytes, p, used) != 0)
+			c->dbad = 1;
+	}
+	if (!c->cbad)
+		c->dbytes += used;
+	c->cleft -= used;
+	if (c->cleft == 0)
+		chunk_done(c);
+	return used;
+}
+
 static void
 command(struct conn *c, char *line, size_t len, size_t rest)
 {
@@ -157,16 +255,17 @@ command(struct conn *c, char *line, size_t len, size_t rest)
 	if (verb_is(line, len, "EHLO")) {
 		snprintf(buf, sizeof(buf),
 		    "250-%s\r\n250-PIPELINING\r\n250-SIZE 2147483647\r\n"
-		    "250-8BITMIME\r\n%s250 ENHANCEDSTATUSCODES\r\n", name,
-		    tls_ctx != NULL && c->ssl == NULL ? "250-STARTTLS\r\n" : "");
+		    "250-8BITMIME\r\n%s%s250 ENHANCEDSTATUSCODES\r\n", name,
+		    tls_ctx != NULL && c->ssl == NULL ? "250-STARTTLS\r\n" : "",
+		    chunking ? "250-CHUNKING\r\n" : "");
 		reply(c, buf);
 		c->ehlo = 1;
-		c->mail = c->rcpts = 0;
+		c->mail = c->rcpts = c->inbdat = 0;
 	} else if (verb_is(line, len, "HELO")) {
 		snprintf(buf, sizeof(buf), "250 %s\r\n", name);
 		reply(c, buf);
 		c->ehlo = 1;
-		c->mail = c->rcpts = 0;
+		c->mail = c->rcpts = c->inbdat = 0;
 	} else if (verb_is(line, len, "MAIL")) {
 		if (c->mail)
 			reply(c, "503 5.5.1 Error: nested MAIL command\r\n");
@@ -181,8 +280,10 @@ command(struct conn *c, char *line, size_t len, size_t rest)
 			c->rcpts++;
 			reply(c, "250 2.1.5 Ok\r\n");
 		}
+	} else if (verb_is(line, len, "BDAT")) {
+		bdat(c, line, len);
 	} else if (verb_is(line, len, "DATA")) {
-		if (c->rcpts == 0)
+		if (c->rcpts == 0 || c->inbdat)
 			reply(c, "503 5.5.1 Error: need RCPT command\r\n");
 		else {
 			reply(c, "354 End data with <CR><LF>.<CR><LF>\r\n");
@@ -193,7 +294,7 @@ command(struct conn *c, char *line, size_t len, size_t rest)
 			c->dbad = 0;
 		}
 	} else if (verb_is(line, len, "RSET")) {
-		c->mail = c->rcpts = 0;
+		c->mail = c->rcpts = c->inbdat = 0;
 		reply(c, "250 2.0.0 Ok\r\n");
 	} else if (verb_is(line, len, "NOOP")) {
 		reply(c, "250 2.0.0 Ok\r\n");
@@ -281,8 +382,9 @@ feed(struct conn *c, const unsigned char *p, size_t n)
 		const unsigned char *nl;
 		size_t k;
 
-		if (c->st == S_DATA) {
-			k = data_scan(c, p, n);
+		if (c->st == S_DATA || c->st == S_CHUNK) {
+			k = c->st == S_DATA ? data_scan(c, p, n) :
+			    chunk_scan(c, p, n);
 			p += k;
 			n -= k;
 			continue;
@@ -380,7 +482,7 @@ cycle(int ep, struct conn *c)
 			c->st = S_CMD;
 			c->ehlo = c->mail = c->rcpts = 0;
 		}
-		if (c->st == S_CMD || c->st == S_DATA) {
+		if (c->st == S_CMD || c->st == S_DATA || c->st == S_CHUNK) {
 			if (do_read(c) < 0) {
 				c->dead = 1;
 				return;
@@ -446,7 +548,7 @@ main(int argc, char **argv)
 	struct epoll_event	 ev, evs[256];
 	char			 greet[300];
 
-	while ((c = getopt(argc, argv, "l:c:k:Tn:e:i:L:m:h")) != -1) {
+	while ((c = getopt(argc, argv, "l:c:k:Tn:e:bi:L:m:h")) != -1) {
 		switch (c) {
 		case 'l':
 			if (bench_parse_addr(optarg, &la) < 0)
@@ -461,6 +563,9 @@ main(int argc, char **argv)
 			break;
 		case 'T':
 			tickets = 1;
+			break;
+		case 'b':
+			chunking = 1;
 			break;
 		case 'n':
 			name = optarg;
