@@ -1692,11 +1692,14 @@ out_chunk_splice(struct out_session *s, struct leg *up)
 		n = splice(s->mta.fd, NULL, s->pipe[1], NULL, want,
 		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 		if (n > 0) {
+			/* Passed on at once: the pipe's pages go out while
+			 * the next ones arrive. */
 			s->inpipe += (size_t)n;
 			s->chunk_left -= (uint64_t)n;
 			s->body_bytes += (uint64_t)n;
 			s->body_spliced += (uint64_t)n;
 			progress = 1;
+			full = 1;
 			out_deadline(s);
 			continue;
 		}
