@@ -556,6 +556,11 @@ for my $sub (sort { $a <=> $b } keys %{$subs{d} || {}}) {
 	    "`splice no`: the setting made no measurable difference to relaying DATA.",
 	    f($on), f($off))
 	    if defined $on && defined $off && $off > 0 && abs($on / $off - 1) < 0.1;
+	my $bare = med('e', '', 'splice_relay', 'cpu_s_per_gib');
+	push @notes, sprintf("e: as DATA, mxgate spent %s CPU-s per GiB with `splice yes`, %.2fx the " .
+	    "bare splice relay's %s: it reads every byte once to find the end of data, which costs " .
+	    "about as much as moving it (bench/results/gaps.md, e).", f($on), $on / $bare, f($bare))
+	    if defined $on && defined $bare && $bare > 0;
 	$on = med('e', '', 'mxgate_bdat', 'cpu_s_per_gib');
 	$off = med('e', '', 'mxgate_bdat_copy', 'cpu_s_per_gib');
 	push @notes, sprintf("e: on BDAT, mxgate spent %s CPU-s per GiB with `splice yes` and %s " .
