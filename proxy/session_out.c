@@ -177,6 +177,24 @@ static void	out_pipe_close(struct out_session *);
 static struct leg *out_chunk_leg(struct out_session *);
 static int	out_chunk(struct out_session *);
 
+/*
+ * Queue a command upstream.  The upstream engine may find the session
+ * dead while sending it and call out_up_closed() at once, so callers
+ * enter the state that waits for the reply first: that is the state the
+ * loss is handled in.  -1: the line could not be queued (the session is
+ * still there); 1: the session closed meanwhile, and the loss has been
+ * handled; 0: on its way.
+ */
+static int
+out_up_send(struct out_session *s, const char *line, size_t len)
+{
+	struct upstream	*u = s->up;
+
+	if (upstream_command(u, line, len) < 0)
+		return -1;
+	return s->up != u;
+}
+
 static void
 out_enter(struct out_session *s, enum out_state st)
 {
@@ -345,11 +363,9 @@ out_up_reply(void *arg, int code, const char *text, size_t n)
 		if (code / 100 == 2) {
 			s->mail_sent = 1;
 			s->up_dirty = 1;
-			if (upstream_command(s->up, s->rcpt_line,
-			    s->rcpt_len) == 0) {
-				out_enter(s, OUT_RCPT);
+			out_enter(s, OUT_RCPT);
+			if (out_up_send(s, s->rcpt_line, s->rcpt_len) >= 0)
 				break;
-			}
 			out_reply(s, "451 4.3.0 %s upstream session lost",
 			    s->up_mx);
 			out_enter(s, OUT_COMMAND);
@@ -816,10 +832,9 @@ out_next_attempt(struct out_session *s)
 				/* Check that the parked session still
 				 * answers before trusting it with MAIL. */
 				upstream_attach(s->up, &out_up_ops, s, s->id);
-				if (upstream_command(s->up, "RSET\r\n", 6) == 0) {
-					out_enter(s, OUT_REUSE);
+				out_enter(s, OUT_REUSE);
+				if (out_up_send(s, "RSET\r\n", 6) >= 0)
 					return;
-				}
 				upstream_close(s->up, 0);
 				s->up = NULL;
 			}
@@ -976,9 +991,8 @@ static void
 out_replay(struct out_session *s)
 {
 	if (s->mail_sent) {
-		if (upstream_command(s->up, s->rcpt_line, s->rcpt_len) == 0)
-			out_enter(s, OUT_RCPT);
-		else {
+		out_enter(s, OUT_RCPT);
+		if (out_up_send(s, s->rcpt_line, s->rcpt_len) < 0) {
 			out_reply(s, "451 4.3.0 %s upstream session lost",
 			    s->up_mx);
 			out_enter(s, OUT_COMMAND);
@@ -990,12 +1004,11 @@ out_replay(struct out_session *s)
 		out_enter(s, OUT_COMMAND);
 		return;
 	}
-	if (upstream_command(s->up, s->mail_line, s->mail_len) < 0) {
+	out_enter(s, OUT_MAIL);
+	if (out_up_send(s, s->mail_line, s->mail_len) < 0) {
 		out_reply(s, "451 4.3.0 %s upstream session lost", s->up_mx);
 		out_enter(s, OUT_COMMAND);
-		return;
 	}
-	out_enter(s, OUT_MAIL);
 }
 
 /* The recipient's domain, lower case, from a path; -1 if none. */
@@ -1206,13 +1219,14 @@ out_command(struct out_session *s)
 			out_reply(s, "554 5.5.1 No valid recipients");
 			break;
 		}
-		if (upstream_command(s->up, "DATA\r\n", 6) < 0) {
-			out_reply(s, "451 4.3.0 %s upstream session lost",
-			    s->up_mx);
-			break;
-		}
 		s->up_in_data = 1;
 		out_enter(s, OUT_DATA);
+		if (out_up_send(s, "DATA\r\n", 6) < 0) {
+			s->up_in_data = 0;
+			out_reply(s, "451 4.3.0 %s upstream session lost",
+			    s->up_mx);
+			out_enter(s, OUT_COMMAND);
+		}
 		break;
 	case SMTP_V_BDAT:
 		if (r < 0) {
@@ -1228,10 +1242,11 @@ out_command(struct out_session *s)
 		out_reset_txn(s);
 		if (s->up_in_data)	/* between chunks sent as DATA */
 			out_drop_upstream(s);
-		if (s->up != NULL && s->up_dirty &&
-		    upstream_command(s->up, "RSET\r\n", 6) == 0) {
+		if (s->up != NULL && s->up_dirty) {
 			out_enter(s, OUT_RSET);
-			break;
+			if (out_up_send(s, "RSET\r\n", 6) >= 0)
+				break;
+			out_enter(s, OUT_COMMAND);
 		}
 		out_reply(s, "250 2.0.0 Reset");
 		break;
@@ -1548,25 +1563,27 @@ out_bdat(struct out_session *s, const struct smtp_cmd *cmd)
 	if (s->bdat == BDAT_PASS) {
 		n = snprintf(line, sizeof(line), "BDAT %llu%s\r\n", cmd->chunk,
 		    cmd->last ? " LAST" : "");
-		if (upstream_command(s->up, line, (size_t)n) < 0) {
-			out_chunk_lost(s, "upstream session lost");
-			return;
-		}
-		s->up_in_data = 1;
 		s->chunk_how = CH_PASS;
-		return;
-	}
-	if (!s->up_in_data) {
-		/* The first chunk: DATA, and the chunk once it is 354. */
-		if (upstream_command(s->up, "DATA\r\n", 6) < 0) {
-			out_chunk_lost(s, "upstream session lost");
-			return;
-		}
 		s->up_in_data = 1;
-		out_enter(s, OUT_CHUNK_DATA);
+		if (out_up_send(s, line, (size_t)n) < 0) {
+			s->up_in_data = 0;
+			out_chunk_lost(s, "upstream session lost");
+			out_drop_upstream(s);
+		}
 		return;
 	}
 	s->chunk_how = CH_STUFF;
+	if (!s->up_in_data) {
+		/* The first chunk: DATA, and the chunk once it is 354. */
+		s->up_in_data = 1;
+		out_enter(s, OUT_CHUNK_DATA);
+		if (out_up_send(s, "DATA\r\n", 6) < 0) {
+			s->up_in_data = 0;
+			out_enter(s, OUT_CHUNK);
+			out_chunk_lost(s, "upstream session lost");
+			out_drop_upstream(s);
+		}
+	}
 }
 
 /* The whole chunk is read. */
@@ -1607,8 +1624,11 @@ out_chunk_done(struct out_session *s)
 		}
 		if (upstream_body(s->up, end, (size_t)n) < 0) {
 			out_chunk_lost(s, "upstream session lost");
+			out_drop_upstream(s);
 			return out_chunk_done(s);
 		}
+		if (s->up == NULL)	/* lost while sending: handled */
+			return out_chunk_done(s);
 		upstream_expect_reply(s->up);
 		s->up_in_data = 0;
 		out_enter(s, OUT_DOT);

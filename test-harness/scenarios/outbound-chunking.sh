@@ -297,6 +297,24 @@ fi
 dl=$(o_gate_delivery "$GW" "$BIG_DOM" $((5 * T_SLOW)))
 o_expect_kv "MX over its size limit: mxgate logs the refusal" "$dl" result=rejected body=bdat
 
+# The same with RSET and QUIT pipelined after the chunk: mxgate reads RSET
+# at once after the refusal, often as the MX's reset arrives, so the
+# upstream session may die while RSET is being sent to it. RSET is still
+# answered, once.
+tag=ch-toobig2-$$
+t_message 100000 "$tag"
+o_gate_mark "$GW"
+out=$(t_raw 127.0.0.1 "127.0.0.1:$OPORT" $((20 * T_SLOW)) reply 'send:EHLO client.test\r\n' reply \
+    'send:MAIL FROM:<sender@client.test>\r\n' reply "send:RCPT TO:<rcpt@$BIG_DOM>\r\n" reply \
+    'send:BDAT 100000 LAST\r\n' "file:$T_WORK/msg/$tag.eml" 'send:RSET\r\nQUIT\r\n' reply reply reply)
+c=$(codes "$out")
+if [[ $c =~ ^220\ 250\ 250\ 250\ 5[0-9][0-9]\ 250\ 221$ ]]; then
+	ok "MX over its size limit, RSET and QUIT pipelined after the chunk: 5xx, 250, 221 ($c)"
+else
+	not_ok "MX over its size limit, RSET and QUIT pipelined after the chunk: 5xx, 250, 221" "got: $c" \
+	    "$out" "$(o_gate_since "$GW" | tail -n 8)"
+fi
+
 # The MTA hangs up in the middle of a chunk on the splice path.
 tag=ch-hangup-$$
 t_message 300000 "$tag"
