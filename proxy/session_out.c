@@ -174,6 +174,7 @@ static void	out_chunk_refused(struct out_session *, int code,
 static void	out_chunk_lost(struct out_session *, const char *why);
 static void	out_bdat(struct out_session *, const struct smtp_cmd *);
 static void	out_pipe_close(struct out_session *);
+static void	out_up_abandon(struct out_session *);
 static struct leg *out_chunk_leg(struct out_session *);
 static int	out_chunk(struct out_session *);
 
@@ -410,11 +411,7 @@ out_up_reply(void *arg, int code, const char *text, size_t n)
 		/* A reply before the whole chunk was sent: the MX gave up
 		 * on it, and reads the rest as it likes.  The session
 		 * cannot carry another transaction. */
-		upstream_close(s->up, 0);
-		s->up = NULL;
-		s->up_in_data = 0;
-		s->up_dirty = 0;
-		s->up_domain[0] = '\0';
+		out_up_abandon(s);
 		if (s->chunk_how != CH_DISCARD && code / 100 != 2)
 			out_chunk_refused(s, code, text, n);
 		else if (s->chunk_how != CH_DISCARD)
@@ -1056,14 +1053,26 @@ out_ehlo_reply(struct out_session *s, int ehlo)
 }
 
 /* Drop the upstream session (saying QUIT). */
+/* Close the upstream session at once, without QUIT: it is reading
+ * message octets (QUIT would be message text, and closing without the
+ * end makes the MX drop the message), or gave up on them. */
+static void
+out_up_abandon(struct out_session *s)
+{
+	upstream_close(s->up, 0);
+	s->up = NULL;
+	s->up_domain[0] = '\0';
+	s->up_dirty = 0;
+	s->up_in_data = 0;
+}
+
 static void
 out_drop_upstream(struct out_session *s)
 {
 	if (s->up != NULL) {
 		if (s->up_in_data) {
-			/* QUIT would be message text.  Closing without
-			 * the end of data makes the MX drop the message. */
-			upstream_close(s->up, 0);
+			out_up_abandon(s);
+			return;
 		} else if (s->up_dirty)
 			upstream_close(s->up, 1);
 		else
@@ -1343,6 +1352,36 @@ out_splice_leg(struct out_session *s)
 	return upstream_body_leg(s->up);
 }
 
+
+/*
+ * One move from the pipe to the MX's socket.  1 when bytes went; 0 when
+ * the socket is full (its becoming writable wakes us again); -1 when the
+ * write failed.
+ */
+static int
+out_pipe_push(struct out_session *s, struct leg *up)
+{
+	ssize_t	n;
+
+	if (!up->wr_ok) {
+		upstream_body_wait(s->up);
+		return 0;
+	}
+	do
+		n = splice(s->pipe[0], NULL, up->fd, NULL, s->inpipe,
+		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	while (n < 0 && errno == EINTR);
+	if (n > 0) {
+		s->inpipe -= (size_t)n;
+		return 1;
+	}
+	if (n < 0 && errno == EAGAIN) {
+		up->wr_ok = 0;
+		upstream_body_wait(s->up);
+		return 0;
+	}
+	return -1;
+}
 /*
  * The body of a plain-to-plain session.  Each chunk is looked at with
  * MSG_PEEK, only to find the end of data, and then moved by splice(2)
@@ -1357,7 +1396,7 @@ out_body_splice(struct out_session *s, struct leg *up)
 	ssize_t		 n;
 	size_t		 chunk;
 	long		 end;
-	int		 progress = 0, full = 0;
+	int		 progress = 0, full = 0, r;
 
 	if (s->pipe[0] < 0 && out_pipe_open(s) < 0) {
 		s->no_splice = 1;	/* the copy path takes over */
@@ -1368,28 +1407,16 @@ out_body_splice(struct out_session *s, struct leg *up)
 		 * data, or when the MTA has nothing more for now. */
 		while (s->inpipe > 0 && (s->body_end || !s->mta.rd_ok ||
 		    full || s->inpipe >= s->pipe_size)) {
-			if (!up->wr_ok) {
-				upstream_body_wait(s->up);
+			if ((r = out_pipe_push(s, up)) == 0)
 				return progress;
-			}
-			n = splice(s->pipe[0], NULL, up->fd, NULL, s->inpipe,
-			    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-			if (n > 0) {
-				s->inpipe -= (size_t)n;
-				progress = 1;
-			} else if (n < 0 && errno == EINTR)
-				continue;
-			else if (n < 0 && errno == EAGAIN) {
-				up->wr_ok = 0;
-				upstream_body_wait(s->up);
-				return progress;
-			} else {
+			if (r < 0) {
 				/* The MX went away: swallow the rest of
 				 * the body, then say so. */
 				s->body_lost = 1;
 				out_pipe_close(s);
 				return 1;
 			}
+			progress = 1;
 		}
 		full = 0;
 		if (s->body_end)
@@ -1666,7 +1693,7 @@ out_chunk_splice(struct out_session *s, struct leg *up)
 {
 	ssize_t	n;
 	size_t	want;
-	int	progress = 0, full = 0;
+	int	progress = 0, full = 0, r;
 
 	if (s->pipe[0] < 0 && out_pipe_open(s) < 0) {
 		s->no_splice = 1;	/* the copy path takes over */
@@ -1675,31 +1702,15 @@ out_chunk_splice(struct out_session *s, struct leg *up)
 	for (;;) {
 		while (s->inpipe > 0 && (s->chunk_left == 0 ||
 		    !s->mta.rd_ok || full || s->inpipe >= s->pipe_size)) {
-			if (!up->wr_ok) {
-				upstream_body_wait(s->up);
+			if ((r = out_pipe_push(s, up)) == 0)
 				return progress;
-			}
-			n = splice(s->pipe[0], NULL, up->fd, NULL, s->inpipe,
-			    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-			if (n > 0) {
-				s->inpipe -= (size_t)n;
-				progress = 1;
-			} else if (n < 0 && errno == EINTR)
-				continue;
-			else if (n < 0 && errno == EAGAIN) {
-				up->wr_ok = 0;
-				upstream_body_wait(s->up);
-				return progress;
-			} else {
+			if (r < 0) {
 				/* The MX went away mid-chunk. */
-				upstream_close(s->up, 0);
-				s->up = NULL;
-				s->up_in_data = 0;
-				s->up_dirty = 0;
-				s->up_domain[0] = '\0';
+				out_up_abandon(s);
 				out_chunk_lost(s, "write to the MX failed");
 				return 1;
 			}
+			progress = 1;
 		}
 		full = 0;
 		if (s->chunk_left == 0)
