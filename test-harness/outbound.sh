@@ -894,6 +894,23 @@ o_kv() {
 # o_sid LINE: the session id of a log line
 o_sid() { printf '%s\n' "$1" | sed -n 's/^id=\([0-9a-f]\{16\}\) .*/\1/p'; }
 
+# o_expect_stored NAME SRV TAG EML WHO: one check: Exim SRV received message
+# TAG, delivered it, and stored it byte-exact as EML ("NAME: stored
+# byte-exact by WHO"); on failure the details show mxgate's log since the
+# last o_gate_mark of $GW.  Sets O_MXID (empty when never received).
+o_expect_stored() {
+	local name=$1 srv=$2 tag=$3 eml=$4 who=$5 cmp
+	O_MXID=$(exim_wait_received "$srv" "$tag" $((10 * T_SLOW)))
+	[ -n "$O_MXID" ] && exim_wait_completed "$srv" "$O_MXID" $((10 * T_SLOW))
+	if [ -n "$O_MXID" ] && cmp=$(t_compare "$(exim_stored "$srv" "$O_MXID")" "$eml"); then
+		ok "$name: stored byte-exact by $who ($cmp)"
+		return 0
+	fi
+	not_ok "$name: stored byte-exact by $who" "${cmp:-not received}" \
+	    "mxgate:" "$(o_gate_since "$GW" | tail -n 12)"
+	return 1
+}
+
 # o_expect_kv NAME LINE KEY=VALUE...: one check: every KEY has VALUE in
 # LINE (VALUE is an ERE matched against the whole value); KEY!=VALUE: the
 # value must exist and not match.

@@ -104,16 +104,10 @@ fi
 # stored NAME SRV TAG [EML]: Exim SRV stored message TAG byte-exact (as
 # EML, by default the message t_message made).  Sets MXID.
 stored() {
-	local name=$1 srv=$2 tag=$3 eml=${4:-$T_WORK/msg/$3.eml} cmp
-	MXID=$(exim_wait_received "$srv" "$tag" $((10 * T_SLOW)))
-	[ -n "$MXID" ] && exim_wait_completed "$srv" "$MXID" $((10 * T_SLOW))
-	if [ -n "$MXID" ] && cmp=$(t_compare "$(exim_stored "$srv" "$MXID")" "$eml"); then
-		ok "$name: stored byte-exact by MX $srv ($cmp)"
-	else
-		not_ok "$name: stored byte-exact by MX $srv" "${cmp:-not received}" \
-		    "mxgate:" "$(o_gate_since "$GW" | tail -n 12)"
-		return 1
-	fi
+	o_expect_stored "$1" "$2" "$3" "${4:-$T_WORK/msg/$3.eml}" "MX $2"
+	local r=$?
+	MXID=$O_MXID
+	return $r
 }
 
 # chunked LINE: Exim's log line has the K flag: CHUNKING carried the message.

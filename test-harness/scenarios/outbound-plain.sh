@@ -38,17 +38,9 @@ RCPT=rcpt@${O_DOM[plain]}
 # stored NAME TAG: the MX stored the message TAG byte-exact, received in
 # plaintext from mxgate.
 stored() {
-	local name=$1 tag=$2 mxid line cmp
-	mxid=$(exim_wait_received "$SRV" "$tag" $((10 * T_SLOW)))
-	[ -n "$mxid" ] && exim_wait_completed "$SRV" "$mxid" $((10 * T_SLOW))
-	if [ -n "$mxid" ] && cmp=$(t_compare "$(exim_stored "$SRV" "$mxid")" "$T_WORK/msg/$tag.eml"); then
-		ok "$name: stored byte-exact by the MX ($cmp)"
-	else
-		not_ok "$name: stored byte-exact by the MX" "${cmp:-not received}" \
-		    "mxgate:" "$(o_gate_since "$GW" | tail -n 12)"
-		return 1
-	fi
-	line=$(exim_received_line "$SRV" "$mxid")
+	local name=$1 tag=$2 line
+	o_expect_stored "$name" "$SRV" "$tag" "$T_WORK/msg/$tag.eml" "the MX" || return 1
+	line=$(exim_received_line "$SRV" "$O_MXID")
 	if printf '%s\n' "$line" | grep -q -F " I=[$MXA]:$SP " && ! printf '%s\n' "$line" | grep -q ' X='; then
 		ok "$name: the MX received it in plaintext on $MXA:$SP"
 	else
