@@ -38,7 +38,7 @@ DEPS_CFLAGS	= $(shell pkg-config --cflags libuv libcares 2>/dev/null)
 DEPS_LIBS	= $(shell pkg-config --libs libuv libcares 2>/dev/null)
 
 ifeq ($(WOLFSSL),system)
-WOLF_CFLAGS	= $(shell pkg-config --cflags wolfssl 2>/dev/null)
+WOLF_CFLAGS	= $(shell pkg-config --cflags wolfssl 2>/dev/null) -DMXGATE_WOLFSSL_SYSTEM
 WOLF_LIBS	= $(shell pkg-config --libs wolfssl 2>/dev/null)
 WOLF_DEP	:=
 else

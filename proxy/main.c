@@ -249,10 +249,11 @@ main(int argc, char **argv)
 		if (worker_start(&workers[i]) < 0)
 			fatal("event=start error=\"cannot start worker %d\"", i);
 	log_event(LOG_INFO, "-", "event=start version=%s workers=%d "
-	    "listeners=%d backend=%s client_address=%s", MXGATE_VERSION, n,
-	    cfg.n_listen_smtps + cfg.n_listen_starttls +
+	    "listeners=%d backend=%s client_address=%s rsa_sign=%s",
+	    MXGATE_VERSION, n, cfg.n_listen_smtps + cfg.n_listen_starttls +
 	    cfg.n_listen_outbound, cfg.backend.text,
-	    config_client_addr_name(cfg.backend_client_address));
+	    config_client_addr_name(cfg.backend_client_address),
+	    tls_rsa_signer());
 
 	uv_run(uv_default_loop(), UV_RUN_DEFAULT);
 	for (i = 0; i < n; i++)

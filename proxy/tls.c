@@ -13,6 +13,7 @@
 
 #include "log.h"
 #include "tls.h"
+#include "tls_rsa.h"
 
 /*
  * TLS 1.3 suites, then TLS 1.2 with ECDHE and AEAD only: no RSA key
@@ -37,15 +38,30 @@ struct tls_server {
 	int		n;
 };
 
+/* The IFMA RSA signer's device id for server contexts, or INVALID_DEVID
+ * (tls_rsa.h). */
+static int	tls_rsa_devid = INVALID_DEVID;
+
 int
 tls_global_init(void)
 {
-	return wolfSSL_Init() == WOLFSSL_SUCCESS ? 0 : -1;
+	if (wolfSSL_Init() != WOLFSSL_SUCCESS)
+		return -1;
+	tls_rsa_devid = tls_rsa_init();
+	return 0;
+}
+
+const char *
+tls_rsa_signer(void)
+{
+	return tls_rsa_devid != INVALID_DEVID ? "ifma" : "wolfssl";
 }
 
 void
 tls_global_cleanup(void)
 {
+	tls_rsa_cleanup();
+	tls_rsa_devid = INVALID_DEVID;
 	wolfSSL_Cleanup();
 }
 
@@ -141,6 +157,13 @@ tls_ctx_new(const struct config_cert *cc, char *err, size_t errlen)
 	/* The client certificate is not asked for: SMTP servers accept
 	 * mail from anyone. */
 	wolfSSL_CTX_set_verify(ctx, WOLFSSL_VERIFY_NONE, NULL);
+	/* RSA-2048 signatures on AVX-512 IFMA where the CPU has it; wolfSSL
+	 * asks the device first and does the rest itself. */
+	if (tls_rsa_devid != INVALID_DEVID &&
+	    wolfSSL_CTX_SetDevId(ctx, tls_rsa_devid) != WOLFSSL_SUCCESS) {
+		snprintf(err, errlen, "cannot attach the RSA signer");
+		goto fail;
+	}
 	tls_ctx_tune(ctx);
 	return ctx;
 fail:

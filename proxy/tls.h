@@ -16,6 +16,9 @@ struct tls_server;
 int tls_global_init(void);
 void tls_global_cleanup(void);
 
+/* Who makes RSA-2048 signatures: "ifma" (tls_rsa.h) or "wolfssl". */
+const char *tls_rsa_signer(void);
+
 /*
  * Load every tls_certificate of cfg (chain and key, checked to match),
  * one wolfSSL context each; the first is the default for clients that

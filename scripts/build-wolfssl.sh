@@ -67,7 +67,8 @@ WOLF_OPTS="--disable-shared --enable-static --disable-examples
     --enable-ecc --enable-rsa --enable-rsapss --enable-curve25519
     --enable-aesgcm=word --enable-chacha --enable-poly1305 --disable-hashdrbg
     --enable-sha384 --enable-sha512 --enable-hkdf
-    --enable-aesni --enable-intelasm --enable-sp --enable-sp-asm"
+    --enable-aesni --enable-intelasm --enable-sp --enable-sp-asm
+    --enable-cryptocb"
 
 # The stamp: the option set and the source package it was built from.
 dsc() { ls "$D"/wolfssl_*.dsc 2>/dev/null | tail -1; }

@@ -255,6 +255,37 @@ sni starttls mx1.test mx1.test ECDSA
 sni starttls mx2.test mx2.test RSA
 sni starttls - mx1.test ECDSA
 
+# ---------------------------------------------------------------- RSA signatures
+#
+# On a CPU with AVX-512 IFMA, mxgate makes its RSA-2048 signatures with
+# its own code (proxy/rsa52.c) and says so on its start line; either way
+# the client must accept them: PSS in TLS 1.3 (the SNI checks above) and
+# TLS 1.2, and PKCS #1 v1.5 in TLS 1.2.
+if grep -qw avx512ifma /proc/cpuinfo && grep -qw avx512f /proc/cpuinfo; then
+	want_signer=ifma
+else
+	want_signer=wolfssl
+fi
+start=$(grep -m1 -E '^id=- .*event=start( |$)' "$MLOG")
+if [ "$(kv "$start" rsa_sign)" = "$want_signer" ]; then
+	ok "start line: rsa_sign=$want_signer on this CPU"
+else
+	not_ok "start line: rsa_sign=$want_signer on this CPU" "start line: ${start:-none}"
+fi
+for sigalg in RSA-PSS+SHA256 RSA+SHA256; do
+	name="TLS 1.2 with mx2.test (RSA), signature $sigalg: the client verifies it"
+	out=$(timeout 30 openssl s_client -connect "$GW:$SMTPS" -servername mx2.test \
+	    -CAfile "$T_CA" -verify_hostname mx2.test -tls1_2 -sigalgs "$sigalg" \
+	    </dev/null 2>&1)
+	if printf '%s\n' "$out" | grep -q 'Verify return code: 0 (ok)' &&
+	    printf '%s\n' "$out" | grep -Eq 'Cipher is ECDHE-RSA-|Cipher *: ECDHE-RSA-' &&
+	    printf '%s\n' "$out" | grep -q "Peer signature type: ${sigalg%%+*}"; then
+		ok "$name"
+	else
+		not_ok "$name" "$(printf '%s\n' "$out" | grep -E 'Verify return|Cipher|signature|error|alert' | head -n 8)"
+	fi
+done
+
 # ---------------------------------------------------------------- STARTTLS injection
 #
 # The client pipelines a command behind STARTTLS in the same packet.  The
