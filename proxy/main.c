@@ -21,6 +21,7 @@
 #include "config.h"
 #include "log.h"
 #include "tls.h"
+#include "tls_rsa.h"
 #include "worker.h"
 
 #define MXGATE_VERSION	"0.1.0"
@@ -48,6 +49,8 @@ print_versions(void)
 	printf("wolfSSL %s (AES-NI %s, assembly ECC %s)\n",
 	    tls_library_version(), tls_has_aesni() ? "yes" : "no",
 	    tls_has_asm_ecc() ? "yes" : "no");
+	printf("RSA-2048 signatures by %s\n", tls_rsa_usable() ?
+	    "mxgate's AVX-512 IFMA code" : "wolfSSL");
 	printf("libuv %s\n", uv_version_string());
 	printf("c-ares %s\n", ares_version(NULL));
 }

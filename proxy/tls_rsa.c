@@ -125,11 +125,17 @@ tls_rsa_signed(void)
 }
 
 int
-tls_rsa_init(void)
+tls_rsa_usable(void)
 {
 	const char	*env = getenv("MXGATE_RSA52");
 
-	if ((env != NULL && strcmp(env, "0") == 0) || !rsa52_usable())
+	return (env == NULL || strcmp(env, "0") != 0) && rsa52_usable();
+}
+
+int
+tls_rsa_init(void)
+{
+	if (!tls_rsa_usable())
 		return INVALID_DEVID;
 	if (!tls_rsa_registered) {
 		if (wc_CryptoCb_RegisterDevice(TLS_RSA_DEVID, tls_rsa_cb,
@@ -151,6 +157,12 @@ tls_rsa_cleanup(void)
 }
 
 #else	/* no crypto callbacks in this wolfSSL */
+
+int
+tls_rsa_usable(void)
+{
+	return 0;
+}
 
 unsigned long
 tls_rsa_signed(void)

@@ -13,6 +13,10 @@
 
 #include "rsa52.h"
 
+/* 1 when the device can be had here: this wolfSSL build, this CPU, and
+ * no MXGATE_RSA52=0 in the environment. */
+int tls_rsa_usable(void);
+
 /*
  * Register the device once per process, before any handshake.  Its id
  * for wolfSSL_CTX_SetDevId(), or INVALID_DEVID when this CPU or this

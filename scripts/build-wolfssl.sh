@@ -45,6 +45,8 @@ D=$(cd "$(dirname "${1:-build/wolfssl}")" 2>/dev/null && pwd || { mkdir -p "$(di
 #   aesni, intelasm, sp, sp-asm	AES-NI, AVX hashing, assembly P-256/384
 #				and RSA; CFLAGS -O2, without which the C
 #				parts are built unoptimised
+#   cryptocb			crypto callback devices: mxgate's AVX-512
+#				IFMA RSA-2048 signer (proxy/tls_rsa.c)
 # Left out on purpose, each of which --enable-distro turns on:
 #   SESSION_CERTS (and its alternate chain): two copies of the peer chain
 #   inline in every WOLFSSL_SESSION, 37 KiB per connection; mxgate checks
