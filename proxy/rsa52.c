@@ -129,11 +129,40 @@ sub_if_ge(uint64_t *x, const uint64_t *m)
 		x[j] = (d[j] & keep) | (x[j] & ~keep);
 }
 
+/* x += y, both normalised, the sum below 2^1040. */
+static void
+add_into(uint64_t *x, const uint64_t *y)
+{
+	uint64_t	carry = 0;
+	int		j;
+
+	for (j = 0; j < L; j++) {
+		x[j] += y[j] + carry;
+		carry = x[j] >> 52;
+		x[j] &= MASK52;
+	}
+}
+
+/* A number in three 8-lane vectors. */
+struct v3 {
+	__m512i	v0, v1, v2;
+};
+
+IFMA_INLINE struct v3
+v3_load(const uint64_t *x)
+{
+	struct v3	r;
+
+	r.v0 = _mm512_load_si512((const void *)x);
+	r.v1 = _mm512_load_si512((const void *)(x + 8));
+	r.v2 = _mm512_load_si512((const void *)(x + 16));
+	return r;
+}
+
 /* One round of amm() for one operand: c += x y_i + m p, then c /= 2^52. */
 IFMA_INLINE void
-amm_round(__m512i *c0, __m512i *c1, __m512i *c2, __m512i x0, __m512i x1,
-    __m512i x2, __m512i p0, __m512i p1, __m512i p2, uint64_t xlow,
-    uint64_t plow, uint64_t yi, uint64_t k0)
+amm_round(struct v3 *c, const struct v3 *x, const struct v3 *p,
+    uint64_t xlow, uint64_t plow, uint64_t yi, uint64_t k0)
 {
 	__m512i		y = _mm512_set1_epi64((long long)yi), m;
 	uint64_t	t, mi, carry;
@@ -141,47 +170,47 @@ amm_round(__m512i *c0, __m512i *c1, __m512i *c2, __m512i x0, __m512i x1,
 	/* The lowest lane after the low halves of x y_i are added, the
 	 * multiple of p that clears its low 52 bits, and what is left
 	 * above them: worked out in scalar registers, alongside. */
-	t = (uint64_t)_mm_cvtsi128_si64(_mm512_castsi512_si128(*c0)) +
+	t = (uint64_t)_mm_cvtsi128_si64(_mm512_castsi512_si128(c->v0)) +
 	    ((xlow * yi) & MASK52);
 	mi = (t * k0) & MASK52;
 	carry = (t + ((plow * mi) & MASK52)) >> 52;
 	m = _mm512_set1_epi64((long long)mi);
 
-	*c0 = _mm512_madd52lo_epu64(*c0, x0, y);
-	*c1 = _mm512_madd52lo_epu64(*c1, x1, y);
-	*c2 = _mm512_madd52lo_epu64(*c2, x2, y);
-	*c0 = _mm512_madd52lo_epu64(*c0, p0, m);
-	*c1 = _mm512_madd52lo_epu64(*c1, p1, m);
-	*c2 = _mm512_madd52lo_epu64(*c2, p2, m);
+	c->v0 = _mm512_madd52lo_epu64(c->v0, x->v0, y);
+	c->v1 = _mm512_madd52lo_epu64(c->v1, x->v1, y);
+	c->v2 = _mm512_madd52lo_epu64(c->v2, x->v2, y);
+	c->v0 = _mm512_madd52lo_epu64(c->v0, p->v0, m);
+	c->v1 = _mm512_madd52lo_epu64(c->v1, p->v1, m);
+	c->v2 = _mm512_madd52lo_epu64(c->v2, p->v2, m);
 
 	/* Drop the cleared lowest lane; its carry goes into the next. */
-	*c0 = _mm512_alignr_epi64(*c1, *c0, 1);
-	*c1 = _mm512_alignr_epi64(*c2, *c1, 1);
-	*c2 = _mm512_alignr_epi64(_mm512_setzero_si512(), *c2, 1);
-	*c0 = _mm512_add_epi64(*c0, _mm512_maskz_set1_epi64(1,
+	c->v0 = _mm512_alignr_epi64(c->v1, c->v0, 1);
+	c->v1 = _mm512_alignr_epi64(c->v2, c->v1, 1);
+	c->v2 = _mm512_alignr_epi64(_mm512_setzero_si512(), c->v2, 1);
+	c->v0 = _mm512_add_epi64(c->v0, _mm512_maskz_set1_epi64(1,
 	    (long long)carry));
 
 	/* The high halves weigh one limb more: after the shift, the same
 	 * lanes. */
-	*c0 = _mm512_madd52hi_epu64(*c0, x0, y);
-	*c1 = _mm512_madd52hi_epu64(*c1, x1, y);
-	*c2 = _mm512_madd52hi_epu64(*c2, x2, y);
-	*c0 = _mm512_madd52hi_epu64(*c0, p0, m);
-	*c1 = _mm512_madd52hi_epu64(*c1, p1, m);
-	*c2 = _mm512_madd52hi_epu64(*c2, p2, m);
+	c->v0 = _mm512_madd52hi_epu64(c->v0, x->v0, y);
+	c->v1 = _mm512_madd52hi_epu64(c->v1, x->v1, y);
+	c->v2 = _mm512_madd52hi_epu64(c->v2, x->v2, y);
+	c->v0 = _mm512_madd52hi_epu64(c->v0, p->v0, m);
+	c->v1 = _mm512_madd52hi_epu64(c->v1, p->v1, m);
+	c->v2 = _mm512_madd52hi_epu64(c->v2, p->v2, m);
 }
 
 /* Propagate the carries of an accumulator into r; r < 2^1040. */
 IFMA_INLINE void
-amm_store(uint64_t *r, __m512i c0, __m512i c1, __m512i c2)
+amm_store(uint64_t *r, const struct v3 *c)
 {
 	num		t;
 	uint64_t	v, carry = 0;
 	int		j;
 
-	_mm512_store_si512((void *)t, c0);
-	_mm512_store_si512((void *)(t + 8), c1);
-	_mm512_store_si512((void *)(t + 16), c2);
+	_mm512_store_si512((void *)t, c->v0);
+	_mm512_store_si512((void *)(t + 8), c->v1);
+	_mm512_store_si512((void *)(t + 16), c->v2);
 	for (j = 0; j < L; j++) {
 		v = t[j] + carry;
 		r[j] = v & MASK52;
@@ -200,30 +229,19 @@ amm2(uint64_t *ra, const uint64_t *xa, const uint64_t *ya,
     const struct rsa52_prime *pa, uint64_t *rb, const uint64_t *xb,
     const uint64_t *yb, const struct rsa52_prime *pb)
 {
-	__m512i	xa0 = _mm512_load_si512((const void *)xa);
-	__m512i	xa1 = _mm512_load_si512((const void *)(xa + 8));
-	__m512i	xa2 = _mm512_load_si512((const void *)(xa + 16));
-	__m512i	pa0 = _mm512_load_si512((const void *)pa->m);
-	__m512i	pa1 = _mm512_load_si512((const void *)(pa->m + 8));
-	__m512i	pa2 = _mm512_load_si512((const void *)(pa->m + 16));
-	__m512i	xb0 = _mm512_load_si512((const void *)xb);
-	__m512i	xb1 = _mm512_load_si512((const void *)(xb + 8));
-	__m512i	xb2 = _mm512_load_si512((const void *)(xb + 16));
-	__m512i	pb0 = _mm512_load_si512((const void *)pb->m);
-	__m512i	pb1 = _mm512_load_si512((const void *)(pb->m + 8));
-	__m512i	pb2 = _mm512_load_si512((const void *)(pb->m + 16));
-	__m512i	ca0 = _mm512_setzero_si512(), ca1 = ca0, ca2 = ca0;
-	__m512i	cb0 = ca0, cb1 = ca0, cb2 = ca0;
-	int	i;
+	struct v3	vxa = v3_load(xa), vpa = v3_load(pa->m);
+	struct v3	vxb = v3_load(xb), vpb = v3_load(pb->m);
+	struct v3	ca, cb;
+	int		i;
 
+	ca.v0 = ca.v1 = ca.v2 = _mm512_setzero_si512();
+	cb = ca;
 	for (i = 0; i < L; i++) {
-		amm_round(&ca0, &ca1, &ca2, xa0, xa1, xa2, pa0, pa1, pa2,
-		    xa[0], pa->m[0], ya[i], pa->k0);
-		amm_round(&cb0, &cb1, &cb2, xb0, xb1, xb2, pb0, pb1, pb2,
-		    xb[0], pb->m[0], yb[i], pb->k0);
+		amm_round(&ca, &vxa, &vpa, xa[0], pa->m[0], ya[i], pa->k0);
+		amm_round(&cb, &vxb, &vpb, xb[0], pb->m[0], yb[i], pb->k0);
 	}
-	amm_store(ra, ca0, ca1, ca2);
-	amm_store(rb, cb0, cb1, cb2);
+	amm_store(ra, &ca);
+	amm_store(rb, &cb);
 }
 
 /* r = tab[idx], reading every entry. */
@@ -367,7 +385,6 @@ rsa52_private(const struct rsa52_key *k, const uint8_t *in, uint8_t *out)
 	num			lo, hi, bp, bq, sp, sq, m1, m2, h;
 	unsigned __int128	acc[2 * L], v;
 	int64_t			sv, scarry;
-	uint64_t		carry;
 	int			i, j;
 
 	/* c = hi 2^1040 + lo; into Montgomery form mod each prime as
@@ -379,18 +396,8 @@ rsa52_private(const struct rsa52_key *k, const uint8_t *in, uint8_t *out)
 	memcpy(hi, c + L, L * sizeof(*c));
 	amm2(bp, lo, k->p.rr, &k->p, bq, lo, k->q.rr, &k->q);
 	amm2(sp, hi, k->p.rrr, &k->p, sq, hi, k->q.rrr, &k->q);
-	carry = 0;
-	for (j = 0; j < L; j++) {
-		bp[j] += sp[j] + carry;
-		carry = bp[j] >> 52;
-		bp[j] &= MASK52;
-	}
-	carry = 0;
-	for (j = 0; j < L; j++) {
-		bq[j] += sq[j] + carry;
-		carry = bq[j] >> 52;
-		bq[j] &= MASK52;
-	}
+	add_into(bp, sp);
+	add_into(bq, sq);
 
 	modexp2(m1, bp, &k->p, m2, bq, &k->q);
 

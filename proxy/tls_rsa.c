@@ -3,7 +3,7 @@
  *
  * wolfSSL decodes the certificate's key afresh for every handshake, so
  * the prepared form of each key (rsa52_key: its primes' Montgomery
- * constants, about 30 us of work) is kept here, found again by the
+ * constants, about 100 us of work) is kept here, found again by the
  * modulus.  Entries are made once, under a lock, and never change or go
  * away until tls_rsa_cleanup(), so the workers read them without one.
  *
