@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include <uv.h>
+#include <wolfssl/options.h>
+#include <wolfssl/wolfcrypt/asn.h>
 
 #include "log.h"
 #include "tls.h"
@@ -30,6 +32,7 @@ static const char tls_cipher_list[] =
 struct tls_cert {
 	WOLFSSL_CTX	*ctx;
 	WOLFSSL_X509	*leaf;
+	int		 devid;		/* tls_rsa_devid for an RSA key */
 	char		 name[256];	/* first DNS name, or the CN */
 };
 
@@ -80,8 +83,12 @@ tls_sni_cb(WOLFSSL *ssl, int *ad, void *arg)
 	for (i = 0; i < ts->n; i++) {
 		if (wolfSSL_X509_check_host(ts->certs[i].leaf, name,
 		    strlen(name), 0, NULL) == WOLFSSL_SUCCESS) {
-			if (i > 0 && wolfSSL_set_SSL_CTX(ssl,
-			    ts->certs[i].ctx) == NULL)
+			/* The device goes with the context: wolfSSL_new()
+			 * took the default's. */
+			if (i > 0 && (wolfSSL_set_SSL_CTX(ssl,
+			    ts->certs[i].ctx) == NULL ||
+			    wolfSSL_SetDevId(ssl, ts->certs[i].devid) !=
+			    WOLFSSL_SUCCESS))
 				return -1;
 			break;
 		}
@@ -157,13 +164,6 @@ tls_ctx_new(const struct config_cert *cc, char *err, size_t errlen)
 	/* The client certificate is not asked for: SMTP servers accept
 	 * mail from anyone. */
 	wolfSSL_CTX_set_verify(ctx, WOLFSSL_VERIFY_NONE, NULL);
-	/* RSA-2048 signatures on AVX-512 IFMA where the CPU has it; wolfSSL
-	 * asks the device first and does the rest itself. */
-	if (tls_rsa_devid != INVALID_DEVID &&
-	    wolfSSL_CTX_SetDevId(ctx, tls_rsa_devid) != WOLFSSL_SUCCESS) {
-		snprintf(err, errlen, "cannot attach the RSA signer");
-		goto fail;
-	}
 	tls_ctx_tune(ctx);
 	return ctx;
 fail:
@@ -198,6 +198,22 @@ tls_server_new(const struct config *cfg, int *errline, char *err,
 			goto fail;
 		}
 		tls_cert_label(tc->leaf, tc->name, sizeof(tc->name));
+		/* An RSA certificate's signatures go to the IFMA signer where
+		 * the CPU has it: wolfSSL asks the device first and does the
+		 * rest itself.  Other contexts are not given it, so their
+		 * operations are not offered to it one by one. */
+		tc->devid = INVALID_DEVID;
+		if (tls_rsa_devid != INVALID_DEVID &&
+		    wolfSSL_X509_get_pubkey_type(tc->leaf) == RSAk) {
+			if (wolfSSL_CTX_SetDevId(tc->ctx, tls_rsa_devid) !=
+			    WOLFSSL_SUCCESS) {
+				snprintf(err, errlen, "tls_certificate: cannot "
+				    "attach the RSA signer to %s",
+				    cfg->certs[i].chain);
+				goto fail;
+			}
+			tc->devid = tls_rsa_devid;
+		}
 	}
 	*errline = 0;
 	if (ts->n > 1) {
