@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "tls_rsa.h"
 
 #if defined(WOLF_CRYPTO_CB) && !defined(MXGATE_WOLFSSL_SYSTEM)
@@ -26,7 +27,7 @@
 #include <wolfssl/wolfcrypt/error-crypt.h>
 
 #define TLS_RSA_DEVID	0x72353200	/* "r52" */
-#define TLS_RSA_KEYS	8
+#define TLS_RSA_KEYS	CONFIG_CERT_MAX	/* one per tls_certificate */
 
 static struct rsa52_key	tls_rsa_keys[TLS_RSA_KEYS];
 static int		tls_rsa_nkeys;		/* entries ready to read */

@@ -6,16 +6,23 @@
  * IFMA only the refusal to register is checked.
  */
 #include <sys/random.h>
+#include <sys/socket.h>
 
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <wolfssl/options.h>
 #include <wolfssl/wolfcrypt/asn_public.h>
 #include <wolfssl/wolfcrypt/random.h>
 #include <wolfssl/wolfcrypt/rsa.h>
 
+#include "config.h"
 #include "rsa52.h"
+#include "tls.h"
 #include "tls_rsa.h"
 #include "t.h"
 
@@ -80,6 +87,48 @@ static const char *const keys[] = {
 "-----END RSA PRIVATE KEY-----\n"
 ,
 };
+
+/* A certificate for keys[0], and an ECDSA P-256 key and certificate, for
+ * handshakes through mxgate's server contexts (tls.c). */
+static const char rsa_cert[] =
+"-----BEGIN CERTIFICATE-----\n"
+"MIIDLTCCAhWgAwIBAgIUe27xKO2x14+yXnv5mVVhgeNSiU4wDQYJKoZIhvcNAQEL\n"
+"BQAwGDEWMBQGA1UEAwwNcnNhLnVuaXQudGVzdDAgFw0yNjEyMDQxNzU5NDVaGA8y\n"
+"MTI2MTExMDE3NTk0NVowGDEWMBQGA1UEAwwNcnNhLnVuaXQudGVzdDCCASIwDQYJ\n"
+"KoZIhvcNAQEBBQADggEPADCCAQoCggEBAK4Tz5/NPtHSp5wLne4iEQNSSaIRdZK+\n"
+"SZSmhPOA0Lt9C6LIqzy/gorfqaLpkTSlcwoHua5QcqwtPyutxr4qWSko+beCa8pV\n"
+"MKMbfK5VT0lBp62UDMT23uc2RIBdh7drEAQz0usDIl1q8NNe4/sntYwXAhkiz5Qk\n"
+"FFe6PrPB+Ot73FfTiP3rgy5byUZuWHguBb+4yUzXIH2+TEE+rtzvhHisn1v7kiow\n"
+"wBJQrlo6rOzjOhT93n+H+V5k1e8wDrSg8q4WCcEKOvtxMfSRxkNRX5BC5L/37Z2C\n"
+"QbEj1/AF/XGjkB4AO78Hku5t+3cALJwmG63yu0av0Bmjw1Z33xMLQUUCAwEAAaNt\n"
+"MGswHQYDVR0OBBYEFNUe73zSA+a5nZRdCWtPbudEyFkoMB8GA1UdIwQYMBaAFNUe\n"
+"73zSA+a5nZRdCWtPbudEyFkoMA8GA1UdEwEB/wQFMAMBAf8wGAYDVR0RBBEwD4IN\n"
+"cnNhLnVuaXQudGVzdDANBgkqhkiG9w0BAQsFAAOCAQEAJuLPBgkXdVfCs2mYaqsO\n"
+"f/Iid6pdMGzExfkbQMOWoYTgDqAMWl2xzoy+Ojib46PidBPllsiNI3AfsL2nN/qa\n"
+"A4gEwlbNUlOQd3kEnMG1lnwrjBytKoFkB+c+V/7g2vKTm4cZDuFiWtG2hQ/TABwz\n"
+"zW1PhKJyQk//nuSQZTQQdvEwbbas3m7psImHRIkbym00CRzJdwbmZW6+mTas9Pxi\n"
+"h5kmTsQyhS3ffUgWN3frsPdfoakM7I3KyakIDcRFe4JHCs5EDRBpHbe0it9Wtwth\n"
+"otJftGcRwRx8EiwI+z9VYgmWHp3tvpfcP/lBpJJbMF7T9JfmmuT4V3a/bpzkafg/\n"
+"nQ==\n"
+"-----END CERTIFICATE-----\n";
+static const char ec_key[] =
+"-----BEGIN EC PRIVATE KEY-----\n"
+"MHcCAQEEIEcICCxcjaEY3iAc97j1UnYKM+l6Xjcb2SfjlO6sADJWoAoGCCqGSM49\n"
+"AwEHoUQDQgAE2uJhHLpFdk+TSBZP8aMF0GSXmIgzUy5/Pwij6h4AAtDKj3ayijMP\n"
+"4PIXgXtHWMwxayQpxoBHNI6lEGByAN0rcQ==\n"
+"-----END EC PRIVATE KEY-----\n";
+static const char ec_cert[] =
+"-----BEGIN CERTIFICATE-----\n"
+"MIIBpzCCAU2gAwIBAgIUNoo17PyU+lREipJysJw+cG5+gM4wCgYIKoZIzj0EAwIw\n"
+"GjEYMBYGA1UEAwwPZWNkc2EudW5pdC50ZXN0MCAXDTI2MTIwNDE3NTk0NVoYDzIx\n"
+"MjYxMTEwMTc1OTQ1WjAaMRgwFgYDVQQDDA9lY2RzYS51bml0LnRlc3QwWTATBgcq\n"
+"hkjOPQIBBggqhkjOPQMBBwNCAATa4mEcukV2T5NIFk/xowXQZJeYiDNTLn8/CKPq\n"
+"HgAC0MqPdrKKMw/g8heBe0dYzDFrJCnGgEc0jqUQYHIA3Stxo28wbTAdBgNVHQ4E\n"
+"FgQUbkLorhC892vLWkCrfWZtyzfbA7UwHwYDVR0jBBgwFoAUbkLorhC892vLWkCr\n"
+"fWZtyzfbA7UwDwYDVR0TAQH/BAUwAwEB/zAaBgNVHREEEzARgg9lY2RzYS51bml0\n"
+"LnRlc3QwCgYIKoZIzj0EAwIDSAAwRQIgU76UT9nNyDCI3nSviKqe/jqNHztxgoxh\n"
+"gUUKCQu71R4CIQDJhCDgj+7JWkQWfUE5LtVKXNLFmtTaZTiz1fX0vHSi6w==\n"
+"-----END CERTIFICATE-----\n";
 
 struct loaded {
 	RsaKey	soft;		/* wolfSSL's own arithmetic */
@@ -160,14 +209,134 @@ compare(const struct rsa52_key *k, struct loaded *l, WC_RNG *rng)
 	return bad;
 }
 
+
+static int
+write_file(const char *dir, const char *name, const char *text, char *path,
+    size_t cap)
+{
+	FILE	*f;
+	int	 ok;
+
+	snprintf(path, cap, "%s/%s", dir, name);
+	if ((f = fopen(path, "w")) == NULL)
+		return -1;
+	ok = fputs(text, f) >= 0;
+	return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+/*
+ * One TLS handshake with a wolfSSL client over a socket pair, sending
+ * sni (or none), and *signed set to how many signatures the device made
+ * meanwhile.  The name of the certificate mxgate chose, or NULL when the
+ * handshake failed.
+ */
+static const char *
+handshake(struct tls_server *ts, const char *sni, unsigned long *signed_)
+{
+	WOLFSSL_CTX	*cctx;
+	WOLFSSL		*c = NULL, *s = NULL;
+	const char	*name = NULL;
+	unsigned long	 before = tls_rsa_signed();
+	int		 sv[2], cdone = 0, sdone = 0, i, e;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == -1)
+		return NULL;
+	fcntl(sv[0], F_SETFL, O_NONBLOCK);
+	fcntl(sv[1], F_SETFL, O_NONBLOCK);
+	if ((cctx = wolfSSL_CTX_new(wolfSSLv23_client_method())) == NULL)
+		goto out;
+	wolfSSL_CTX_set_verify(cctx, WOLFSSL_VERIFY_NONE, NULL);
+	if ((c = wolfSSL_new(cctx)) == NULL ||
+	    wolfSSL_set_fd(c, sv[0]) != WOLFSSL_SUCCESS ||
+	    (sni != NULL && wolfSSL_UseSNI(c, WOLFSSL_SNI_HOST_NAME, sni,
+	    (unsigned short)strlen(sni)) != WOLFSSL_SUCCESS) ||
+	    (s = tls_server_session(ts, sv[1])) == NULL)
+		goto out;
+	for (i = 0; i < 1000 && !(cdone && sdone); i++) {
+		if (!cdone) {
+			if (wolfSSL_connect(c) == WOLFSSL_SUCCESS)
+				cdone = 1;
+			else if ((e = wolfSSL_get_error(c, 0)) !=
+			    WOLFSSL_ERROR_WANT_READ &&
+			    e != WOLFSSL_ERROR_WANT_WRITE)
+				break;
+		}
+		if (!sdone) {
+			if (wolfSSL_accept(s) == WOLFSSL_SUCCESS)
+				sdone = 1;
+			else if ((e = wolfSSL_get_error(s, 0)) !=
+			    WOLFSSL_ERROR_WANT_READ &&
+			    e != WOLFSSL_ERROR_WANT_WRITE)
+				break;
+		}
+	}
+	if (cdone && sdone)
+		name = tls_server_cert_name(ts, s);
+out:
+	*signed_ = tls_rsa_signed() - before;
+	wolfSSL_free(s);
+	wolfSSL_free(c);
+	wolfSSL_CTX_free(cctx);
+	close(sv[0]);
+	close(sv[1]);
+	return name;
+}
+
+/* mxgate's server contexts with an ECDSA and an RSA certificate, the
+ * first named the default: the RSA one's signatures, and only they, are
+ * the device's, whether it is the default or chosen by SNI. */
+static void
+server_contexts(const char *dir, int rsa_first)
+{
+	static struct config	cfg;
+	struct tls_server	*ts;
+	char			 err[256];
+	const char		*name;
+	unsigned long		 n;
+	int			 line, r = rsa_first ? 0 : 1, e = 1 - r;
+	const char		*first = rsa_first ? "RSA" : "ECDSA";
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.n_certs = 2;
+	if (write_file(dir, "r.pem", rsa_cert, cfg.certs[r].chain,
+	    sizeof(cfg.certs[r].chain)) == -1 ||
+	    write_file(dir, "r.key", keys[0], cfg.certs[r].key,
+	    sizeof(cfg.certs[r].key)) == -1 ||
+	    write_file(dir, "e.pem", ec_cert, cfg.certs[e].chain,
+	    sizeof(cfg.certs[e].chain)) == -1 ||
+	    write_file(dir, "e.key", ec_key, cfg.certs[e].key,
+	    sizeof(cfg.certs[e].key)) == -1 ||
+	    (ts = tls_server_new(&cfg, &line, err, sizeof(err))) == NULL) {
+		printf("not ok - %s default: server contexts (%s)\n", first,
+		    err);
+		t_failed++;
+		return;
+	}
+	name = handshake(ts, "rsa.unit.test", &n);
+	T_OK(name != NULL && strcmp(name, "rsa.unit.test") == 0 && n == 1,
+	    "%s default, SNI rsa.unit.test: the RSA certificate, signed by "
+	    "the device (%lu)", first, n);
+	name = handshake(ts, "ecdsa.unit.test", &n);
+	T_OK(name != NULL && strcmp(name, "ecdsa.unit.test") == 0 && n == 0,
+	    "%s default, SNI ecdsa.unit.test: the ECDSA certificate, not "
+	    "the device's (%lu)", first, n);
+	name = handshake(ts, NULL, &n);
+	T_OK(name != NULL && strcmp(name, rsa_first ? "rsa.unit.test" :
+	    "ecdsa.unit.test") == 0 && n == (rsa_first ? 1UL : 0UL),
+	    "%s default, no SNI: the default certificate (%lu signed by "
+	    "the device)", first, n);
+	tls_server_free(ts);
+}
+
 int
 main(void)
 {
 	WC_RNG		rng;
+	char		dir[] = "/tmp/test_rsa52.XXXXXX";
 	int		i, devid;
 
-	if (wolfCrypt_Init() != 0 || wc_InitRng(&rng) != 0) {
-		printf("not ok - wolfCrypt set-up\n");
+	if (tls_global_init() != 0 || wc_InitRng(&rng) != 0) {
+		printf("not ok - wolfSSL set-up\n");
 		return 1;
 	}
 	devid = tls_rsa_init();
@@ -249,8 +418,23 @@ main(void)
 		wc_FreeRsaKey(&dev);
 		wc_FreeRsaKey(&l.soft);
 	}
-	tls_rsa_cleanup();
+	if (mkdtemp(dir) == NULL) {
+		printf("not ok - a temporary directory\n");
+		t_failed++;
+	} else {
+		server_contexts(dir, 0);
+		server_contexts(dir, 1);
+		for (i = 0; i < 4; i++) {
+			char	path[PATH_MAX];
+
+			snprintf(path, sizeof(path), "%s/%s", dir,
+			    (const char *[]){ "r.pem", "r.key", "e.pem",
+			    "e.key" }[i]);
+			unlink(path);
+		}
+		rmdir(dir);
+	}
 	wc_FreeRng(&rng);
-	wolfCrypt_Cleanup();
+	tls_global_cleanup();
 	return T_DONE();
 }
