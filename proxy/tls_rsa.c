@@ -51,7 +51,9 @@ tls_rsa_key(struct rsa52_key *k, const RsaKey *key)
 
 	if (mp_count_bits((mp_int *)&key->n) != 2048 ||
 	    mp_count_bits((mp_int *)&key->p) != 1024 ||
-	    mp_count_bits((mp_int *)&key->q) != 1024)
+	    mp_count_bits((mp_int *)&key->q) != 1024 ||
+	    mp_iszero((mp_int *)&key->dP) || mp_iszero((mp_int *)&key->dQ) ||
+	    mp_iszero((mp_int *)&key->u))
 		return -1;
 	if (tls_rsa_num(&key->n, n, sizeof(n)) == 0 &&
 	    tls_rsa_num(&key->p, p, sizeof(p)) == 0 &&

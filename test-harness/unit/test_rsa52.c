@@ -88,6 +88,24 @@ static const char *const keys[] = {
 ,
 };
 
+/* A 1024-bit key, which is not the device's. */
+static const char key1024[] =
+"-----BEGIN RSA PRIVATE KEY-----\n"
+"MIICXgIBAAKBgQC03VHuMSDhjBQ4m3GPNR/XQczAMs+M1FH931J50WyYmBlOMLes\n"
+"jFxamTCvByuaNEE6uEM2C/6t/3dE4Z64lRT2etLpxPCjFc3tP9bXpIjhMg+tkF2/\n"
+"ne/G6RX1pohR6N1R4xR03gQv+oFSFpWMlD2p/ZmxLKB/AQ05DDqyRAkxJwIDAQAB\n"
+"AoGBAJeFMrZSAjHyoJ4r258V6m7zeQ0rhCV/WpFNHlNf15KfGdQfjEDJ9jUQUXDQ\n"
+"mP6++EaxR91nfx1WAB18xvPsMXpEMOozBz1dXdEJ+/XxOxuhHlveAATfKS268uu2\n"
+"MsKsKqDPuyQX2wiAknr2keqejIj9pzF39HOKDC1vElYZbE5BAkEA2DOO7Xzctxlm\n"
+"lFraUNHdYMiQfjcqc6xvxIomfHpOUAM5+Rd6ke8uCmi8nIX9hcp/8B+P13TT0mlq\n"
+"+nIKt40HMwJBANYohRX2ejdWWObh3Ddl76etaILup4Vv2wWCHfohJUkKE8M2qk8R\n"
+"/AcFxHjFD+5MyH/ElomzZHcxSrdBE6sPnj0CQQCUrrBmZm4rhU5kTC7DUfBatNOZ\n"
+"2TpanoWmthNNm5brs6xUv27NmZ0iD3FWe1ckgWSGsE3tsCxUEac+YNs568S9AkEA\n"
+"jl2rc1lCD+1v9jRpf85dDfviQUBDzxn34OaJ5REJx09SqfB6MUxEXarA3IQsPf9/\n"
+"PijC5lGCVRZIlCBH4ezlBQJAVZLKmyQO8dtkHPg3agipeh0r3C1XMcomfp2NkjAf\n"
+"RzbNY50EWriDQ1sBY1ePOrGoxoXAWALE9BRYAJp8W9J69g==\n"
+"-----END RSA PRIVATE KEY-----\n";
+
 /* A certificate for keys[0], and an ECDSA P-256 key and certificate, for
  * handshakes through mxgate's server contexts (tls.c). */
 static const char rsa_cert[] =
@@ -418,6 +436,32 @@ main(void)
 		wc_FreeRsaKey(&dev);
 		wc_FreeRsaKey(&l.soft);
 	}
+	/* Another size stays with wolfSSL, through the device id too. */
+	{
+		RsaKey		small, dev;
+		static struct rsa52_key	k;
+		uint8_t		msg[32], sig[128], out[128];
+		unsigned long	before;
+		int		r;
+
+		memset(msg, 0xa5, sizeof(msg));
+		r = load(&small, key1024, INVALID_DEVID) == 0 &&
+		    load(&dev, key1024, devid) == 0;
+		T_OK(r && tls_rsa_key(&k, &small) == -1,
+		    "a 1024-bit key is not prepared");
+		before = tls_rsa_signed();
+		T_OK(r && wc_RsaSSL_Sign(msg, sizeof(msg), sig, sizeof(sig),
+		    &dev, &rng) == (int)sizeof(sig) &&
+		    tls_rsa_signed() == before &&
+		    wc_RsaSSL_Verify(sig, sizeof(sig), out, sizeof(out),
+		    &small) == (int)sizeof(msg) &&
+		    memcmp(out, msg, sizeof(msg)) == 0,
+		    "a 1024-bit key on the device id: wolfSSL signs, and it "
+		    "verifies");
+		wc_FreeRsaKey(&small);
+		wc_FreeRsaKey(&dev);
+	}
+
 	if (mkdtemp(dir) == NULL) {
 		printf("not ok - a temporary directory\n");
 		t_failed++;
