@@ -159,6 +159,23 @@ v3_load(const uint64_t *x)
 	return r;
 }
 
+/* c += the low (lo) or high (hi) 52 bits of each limb of a times b. */
+IFMA_INLINE void
+v3_madd52lo(struct v3 *c, const struct v3 *a, __m512i b)
+{
+	c->v0 = _mm512_madd52lo_epu64(c->v0, a->v0, b);
+	c->v1 = _mm512_madd52lo_epu64(c->v1, a->v1, b);
+	c->v2 = _mm512_madd52lo_epu64(c->v2, a->v2, b);
+}
+
+IFMA_INLINE void
+v3_madd52hi(struct v3 *c, const struct v3 *a, __m512i b)
+{
+	c->v0 = _mm512_madd52hi_epu64(c->v0, a->v0, b);
+	c->v1 = _mm512_madd52hi_epu64(c->v1, a->v1, b);
+	c->v2 = _mm512_madd52hi_epu64(c->v2, a->v2, b);
+}
+
 /* One round of amm() for one operand: c += x y_i + m p, then c /= 2^52. */
 IFMA_INLINE void
 amm_round(struct v3 *c, const struct v3 *x, const struct v3 *p,
@@ -176,12 +193,8 @@ amm_round(struct v3 *c, const struct v3 *x, const struct v3 *p,
 	carry = (t + ((plow * mi) & MASK52)) >> 52;
 	m = _mm512_set1_epi64((long long)mi);
 
-	c->v0 = _mm512_madd52lo_epu64(c->v0, x->v0, y);
-	c->v1 = _mm512_madd52lo_epu64(c->v1, x->v1, y);
-	c->v2 = _mm512_madd52lo_epu64(c->v2, x->v2, y);
-	c->v0 = _mm512_madd52lo_epu64(c->v0, p->v0, m);
-	c->v1 = _mm512_madd52lo_epu64(c->v1, p->v1, m);
-	c->v2 = _mm512_madd52lo_epu64(c->v2, p->v2, m);
+	v3_madd52lo(c, x, y);
+	v3_madd52lo(c, p, m);
 
 	/* Drop the cleared lowest lane; its carry goes into the next. */
 	c->v0 = _mm512_alignr_epi64(c->v1, c->v0, 1);
@@ -192,12 +205,8 @@ amm_round(struct v3 *c, const struct v3 *x, const struct v3 *p,
 
 	/* The high halves weigh one limb more: after the shift, the same
 	 * lanes. */
-	c->v0 = _mm512_madd52hi_epu64(c->v0, x->v0, y);
-	c->v1 = _mm512_madd52hi_epu64(c->v1, x->v1, y);
-	c->v2 = _mm512_madd52hi_epu64(c->v2, x->v2, y);
-	c->v0 = _mm512_madd52hi_epu64(c->v0, p->v0, m);
-	c->v1 = _mm512_madd52hi_epu64(c->v1, p->v1, m);
-	c->v2 = _mm512_madd52hi_epu64(c->v2, p->v2, m);
+	v3_madd52hi(c, x, y);
+	v3_madd52hi(c, p, m);
 }
 
 /* Propagate the carries of an accumulator into r; r < 2^1040. */

@@ -242,6 +242,23 @@ write_file(const char *dir, const char *name, const char *text, char *path,
 	return fclose(f) == 0 && ok ? 0 : -1;
 }
 
+/* One go at one side's handshake: 0, or -1 when it failed. */
+static int
+step(WOLFSSL *ssl, int (*fn)(WOLFSSL *), int *done)
+{
+	int	e;
+
+	if (*done)
+		return 0;
+	if (fn(ssl) == WOLFSSL_SUCCESS) {
+		*done = 1;
+		return 0;
+	}
+	e = wolfSSL_get_error(ssl, 0);
+	return e == WOLFSSL_ERROR_WANT_READ || e == WOLFSSL_ERROR_WANT_WRITE ?
+	    0 : -1;
+}
+
 /*
  * One TLS handshake with a wolfSSL client over a socket pair, sending
  * sni (or none), and *signed set to how many signatures the device made
@@ -255,7 +272,7 @@ handshake(struct tls_server *ts, const char *sni, unsigned long *signed_)
 	WOLFSSL		*c = NULL, *s = NULL;
 	const char	*name = NULL;
 	unsigned long	 before = tls_rsa_signed();
-	int		 sv[2], cdone = 0, sdone = 0, i, e;
+	int		 sv[2], cdone = 0, sdone = 0, i;
 
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == -1)
 		return NULL;
@@ -270,24 +287,10 @@ handshake(struct tls_server *ts, const char *sni, unsigned long *signed_)
 	    (unsigned short)strlen(sni)) != WOLFSSL_SUCCESS) ||
 	    (s = tls_server_session(ts, sv[1])) == NULL)
 		goto out;
-	for (i = 0; i < 1000 && !(cdone && sdone); i++) {
-		if (!cdone) {
-			if (wolfSSL_connect(c) == WOLFSSL_SUCCESS)
-				cdone = 1;
-			else if ((e = wolfSSL_get_error(c, 0)) !=
-			    WOLFSSL_ERROR_WANT_READ &&
-			    e != WOLFSSL_ERROR_WANT_WRITE)
-				break;
-		}
-		if (!sdone) {
-			if (wolfSSL_accept(s) == WOLFSSL_SUCCESS)
-				sdone = 1;
-			else if ((e = wolfSSL_get_error(s, 0)) !=
-			    WOLFSSL_ERROR_WANT_READ &&
-			    e != WOLFSSL_ERROR_WANT_WRITE)
-				break;
-		}
-	}
+	for (i = 0; i < 1000 && !(cdone && sdone); i++)
+		if (step(c, wolfSSL_connect, &cdone) == -1 ||
+		    step(s, wolfSSL_accept, &sdone) == -1)
+			break;
 	if (cdone && sdone)
 		name = tls_server_cert_name(ts, s);
 out:
