@@ -297,34 +297,32 @@ modexp2(uint64_t *ra, const uint64_t *ba, const struct rsa52_prime *pa,
     uint64_t *rb, const uint64_t *bb, const struct rsa52_prime *pb)
 {
 	static const num one = { 1 };
-	num	ta[TABLE], tb[TABLE], xa, xb, ya, yb;
+	struct {
+		num	ta[TABLE], tb[TABLE], xa, xb, ya, yb;
+	}	w;
 	int	j, pos;
 
-	amm2(ta[0], one, pa->rr, pa, tb[0], one, pb->rr, pb);	/* R */
-	memcpy(ta[1], ba, sizeof(ta[1]));
-	memcpy(tb[1], bb, sizeof(tb[1]));
+	amm2(w.ta[0], one, pa->rr, pa, w.tb[0], one, pb->rr, pb);	/* R */
+	memcpy(w.ta[1], ba, sizeof(w.ta[1]));
+	memcpy(w.tb[1], bb, sizeof(w.tb[1]));
 	for (j = 2; j < TABLE; j++)
-		amm2(ta[j], ta[j - 1], ta[1], pa, tb[j], tb[j - 1], tb[1], pb);
+		amm2(w.ta[j], w.ta[j - 1], w.ta[1], pa,
+		    w.tb[j], w.tb[j - 1], w.tb[1], pb);
 
-	table_get(xa, ta, window(pa->e, TOP_WINDOW));
-	table_get(xb, tb, window(pb->e, TOP_WINDOW));
+	table_get(w.xa, w.ta, window(pa->e, TOP_WINDOW));
+	table_get(w.xb, w.tb, window(pb->e, TOP_WINDOW));
 	for (pos = TOP_WINDOW - WIN; pos >= 0; pos -= WIN) {
 		for (j = 0; j < WIN; j++)
-			amm2(xa, xa, xa, pa, xb, xb, xb, pb);
-		table_get(ya, ta, window(pa->e, pos));
-		table_get(yb, tb, window(pb->e, pos));
-		amm2(xa, xa, ya, pa, xb, xb, yb, pb);
+			amm2(w.xa, w.xa, w.xa, pa, w.xb, w.xb, w.xb, pb);
+		table_get(w.ya, w.ta, window(pa->e, pos));
+		table_get(w.yb, w.tb, window(pb->e, pos));
+		amm2(w.xa, w.xa, w.ya, pa, w.xb, w.xb, w.yb, pb);
 	}
-	amm2(ra, xa, one, pa, rb, xb, one, pb);
+	amm2(ra, w.xa, one, pa, rb, w.xb, one, pb);
 	sub_if_ge(ra, pa->m);
 	sub_if_ge(rb, pb->m);
 
-	explicit_bzero(ta, sizeof(ta));
-	explicit_bzero(tb, sizeof(tb));
-	explicit_bzero(xa, sizeof(xa));
-	explicit_bzero(xb, sizeof(xb));
-	explicit_bzero(ya, sizeof(ya));
-	explicit_bzero(yb, sizeof(yb));
+	explicit_bzero(&w, sizeof(w));
 }
 
 /* -m^-1 mod 2^52 for odd m, by Newton's iteration (3 bits, doubling). */
@@ -390,66 +388,59 @@ rsa52_key_init(struct rsa52_key *k, const uint8_t *n, const uint8_t *p,
 IFMA void
 rsa52_private(const struct rsa52_key *k, const uint8_t *in, uint8_t *out)
 {
-	uint64_t		c[2 * L];
-	num			lo, hi, bp, bq, sp, sq, m1, m2, h;
-	unsigned __int128	acc[2 * L], v;
+	struct {
+		uint64_t		c[2 * L];
+		num			lo, hi, bp, bq, sp, sq, m1, m2, h;
+		unsigned __int128	acc[2 * L];
+	}			w;
+	unsigned __int128	v;
 	int64_t			sv, scarry;
 	int			i, j;
 
 	/* c = hi 2^1040 + lo; into Montgomery form mod each prime as
 	 * lo R^2 / R + hi R^3 / R = c R, below 4p. */
-	be_to_limbs(c, 2 * L, in, RSA52_BYTES);
-	memset(lo, 0, sizeof(lo));
-	memset(hi, 0, sizeof(hi));
-	memcpy(lo, c, L * sizeof(*c));
-	memcpy(hi, c + L, L * sizeof(*c));
-	amm2(bp, lo, k->p.rr, &k->p, bq, lo, k->q.rr, &k->q);
-	amm2(sp, hi, k->p.rrr, &k->p, sq, hi, k->q.rrr, &k->q);
-	add_into(bp, sp);
-	add_into(bq, sq);
+	be_to_limbs(w.c, 2 * L, in, RSA52_BYTES);
+	memset(w.lo, 0, sizeof(w.lo));
+	memset(w.hi, 0, sizeof(w.hi));
+	memcpy(w.lo, w.c, L * sizeof(*w.c));
+	memcpy(w.hi, w.c + L, L * sizeof(*w.c));
+	amm2(w.bp, w.lo, k->p.rr, &k->p, w.bq, w.lo, k->q.rr, &k->q);
+	amm2(w.sp, w.hi, k->p.rrr, &k->p, w.sq, w.hi, k->q.rrr, &k->q);
+	add_into(w.bp, w.sp);
+	add_into(w.bq, w.sq);
 
-	modexp2(m1, bp, &k->p, m2, bq, &k->q);
+	modexp2(w.m1, w.bp, &k->p, w.m2, w.bq, &k->q);
 
 	/* h = (m1 - m2) qInv mod p, from m1 + 2p - m2, which is positive
 	 * (m2 < q < 2^1024 <= 2p) and below 3p. */
 	scarry = 0;
 	for (j = 0; j < L; j++) {
-		sv = (int64_t)m1[j] + 2 * (int64_t)k->p.m[j] - (int64_t)m2[j] +
-		    scarry;
-		h[j] = (uint64_t)sv & MASK52;
+		sv = (int64_t)w.m1[j] + 2 * (int64_t)k->p.m[j] -
+		    (int64_t)w.m2[j] + scarry;
+		w.h[j] = (uint64_t)sv & MASK52;
 		scarry = sv >> 52;
 	}
 	for (; j < VL; j++)
-		h[j] = 0;
-	amm2(h, h, k->ur, &k->p, sp, h, k->ur, &k->p);
-	sub_if_ge(h, k->p.m);
+		w.h[j] = 0;
+	amm2(w.h, w.h, k->ur, &k->p, w.sp, w.h, k->ur, &k->p);
+	sub_if_ge(w.h, k->p.m);
 
 	/* m = m2 + h q, below n. */
-	memset(acc, 0, sizeof(acc));
+	memset(w.acc, 0, sizeof(w.acc));
 	for (i = 0; i < L; i++)
 		for (j = 0; j < L; j++)
-			acc[i + j] += (unsigned __int128)h[i] * k->q.m[j];
+			w.acc[i + j] += (unsigned __int128)w.h[i] * k->q.m[j];
 	for (j = 0; j < L; j++)
-		acc[j] += m2[j];
+		w.acc[j] += w.m2[j];
 	v = 0;
 	for (j = 0; j < 2 * L; j++) {
-		v += acc[j];
-		c[j] = (uint64_t)v & MASK52;
+		v += w.acc[j];
+		w.c[j] = (uint64_t)v & MASK52;
 		v >>= 52;
 	}
-	limbs_to_be(out, RSA52_BYTES, c, 2 * L);
+	limbs_to_be(out, RSA52_BYTES, w.c, 2 * L);
 
-	explicit_bzero(c, sizeof(c));
-	explicit_bzero(lo, sizeof(lo));
-	explicit_bzero(hi, sizeof(hi));
-	explicit_bzero(bp, sizeof(bp));
-	explicit_bzero(bq, sizeof(bq));
-	explicit_bzero(sp, sizeof(sp));
-	explicit_bzero(sq, sizeof(sq));
-	explicit_bzero(m1, sizeof(m1));
-	explicit_bzero(m2, sizeof(m2));
-	explicit_bzero(h, sizeof(h));
-	explicit_bzero(acc, sizeof(acc));
+	explicit_bzero(&w, sizeof(w));
 }
 
 #else	/* not x86-64 */
