@@ -71,6 +71,21 @@ if [ "$rc" = 0 ] && printf '%s\n' "$out" | grep -q -i wolfssl && printf '%s\n' "
 else
 	not_ok "mxgate -V: exits 0 and names the wolfSSL, libuv and c-ares versions" "exit status $rc" "$out"
 fi
+# Who makes RSA-2048 signatures: mxgate's IFMA code where the CPU has
+# AVX-512 IFMA, unless MXGATE_RSA52=0 says wolfSSL.
+if grep -qw avx512ifma /proc/cpuinfo && grep -qw avx512f /proc/cpuinfo; then
+	want="mxgate's AVX-512 IFMA code"
+else
+	want=wolfSSL
+fi
+got=$(printf '%s\n' "$out" | sed -n 's/^RSA-2048 signatures by //p')
+off=$(MXGATE_RSA52=0 timeout 20 "$MXGATE" -V 2>&1 | sed -n 's/^RSA-2048 signatures by //p')
+if [ "$got" = "$want" ] && [ "$off" = wolfSSL ]; then
+	ok "mxgate -V: RSA-2048 signatures by $want on this CPU, by wolfSSL with MXGATE_RSA52=0"
+else
+	not_ok "mxgate -V: RSA-2048 signatures by $want on this CPU, by wolfSSL with MXGATE_RSA52=0" \
+	    "got: ${got:-none}" "with MXGATE_RSA52=0: ${off:-none}"
+fi
 
 # No -c: the embedded config, a smarthost listener on loopback only.
 if t_is_listening 127.0.0.1 10025; then
