@@ -47,6 +47,10 @@ D=$(cd "$(dirname "${1:-build/wolfssl}")" 2>/dev/null && pwd || { mkdir -p "$(di
 #				parts are built unoptimised
 #   cryptocb			crypto callback devices: mxgate's AVX-512
 #				IFMA RSA-2048 signer (proxy/tls_rsa.c)
+#   NO_WOLF_PRIVATE_KEY_ID	callbacks would also turn on keys held by
+#				id or label (an HSM's), which mxgate never
+#				uses and which put an id and a label in
+#				every connection's AES keys
 # Left out on purpose, each of which --enable-distro turns on:
 #   SESSION_CERTS (and its alternate chain): two copies of the peer chain
 #   inline in every WOLFSSL_SESSION, 37 KiB per connection; mxgate checks
@@ -59,7 +63,7 @@ D=$(cd "$(dirname "${1:-build/wolfssl}")" 2>/dev/null && pwd || { mkdir -p "$(di
 #   Ed25519/Ed448 (no public CA issues them; their client-auth support
 #   keeps a copy of the handshake messages).
 RAND_SRC=$(cd "$(dirname "$0")" && pwd)/wolfssl-rand.c
-WOLF_CFLAGS="-O2 -DWOLFSSL_ALWAYS_KEEP_SNI -DHAVE_SBLIM_SFCB -DCUSTOM_RAND_GENERATE_BLOCK=mxgate_wolfssl_rand -include $D/rand.h"
+WOLF_CFLAGS="-O2 -DNO_WOLF_PRIVATE_KEY_ID -DWOLFSSL_ALWAYS_KEEP_SNI -DHAVE_SBLIM_SFCB -DCUSTOM_RAND_GENERATE_BLOCK=mxgate_wolfssl_rand -include $D/rand.h"
 WOLF_OPTS="--disable-shared --enable-static --disable-examples
     --disable-crypttests --disable-benchmark
     --enable-tls13 --enable-tlsv12 --disable-oldtls
