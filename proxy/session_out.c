@@ -1316,20 +1316,26 @@ out_pipe_close(struct out_session *s)
 	s->inpipe = 0;
 }
 
+/*
+ * The session's pipe for the splice paths, opened on first use.  -1 when
+ * there is none to be had: the copy path takes over (no_splice).
+ */
 static int
 out_pipe_open(struct out_session *s)
 {
 	int	n;
 
-	if (s->w->peek == NULL && (s->w->peek = malloc(OUT_PIPE_SIZE)) == NULL)
-		return -1;
+	if (s->pipe[0] >= 0)
+		return 0;
 	if (pipe2(s->pipe, O_NONBLOCK | O_CLOEXEC) < 0) {
 		s->pipe[0] = s->pipe[1] = -1;
+		s->no_splice = 1;
 		return -1;
 	}
 	(void)fcntl(s->pipe[1], F_SETPIPE_SZ, OUT_PIPE_SIZE);
 	if ((n = fcntl(s->pipe[1], F_GETPIPE_SZ)) <= 0) {
 		out_pipe_close(s);
+		s->no_splice = 1;
 		return -1;
 	}
 	/* Smaller than asked when the user's pipe quota is used up. */
@@ -1398,10 +1404,14 @@ out_body_splice(struct out_session *s, struct leg *up)
 	long		 end;
 	int		 progress = 0, full = 0, r;
 
-	if (s->pipe[0] < 0 && out_pipe_open(s) < 0) {
+	/* The worker's peek buffer: only DATA is looked at. */
+	if (s->w->peek == NULL &&
+	    (s->w->peek = malloc(OUT_PIPE_SIZE)) == NULL) {
 		s->no_splice = 1;	/* the copy path takes over */
 		return 1;
 	}
+	if (out_pipe_open(s) < 0)
+		return 1;
 	for (;;) {
 		/* The pipe is passed on when it is full, at the end of
 		 * data, or when the MTA has nothing more for now. */
@@ -1695,10 +1705,8 @@ out_chunk_splice(struct out_session *s, struct leg *up)
 	size_t	want;
 	int	progress = 0, full = 0, r;
 
-	if (s->pipe[0] < 0 && out_pipe_open(s) < 0) {
-		s->no_splice = 1;	/* the copy path takes over */
-		return 1;
-	}
+	if (out_pipe_open(s) < 0)
+		return 1;		/* the copy path takes over */
 	for (;;) {
 		while (s->inpipe > 0 && (s->chunk_left == 0 ||
 		    !s->mta.rd_ok || full || s->inpipe >= s->pipe_size)) {
