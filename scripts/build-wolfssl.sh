@@ -84,13 +84,35 @@ WOLF_OPTS="--disable-shared --enable-static --disable-examples
     --enable-aesni --enable-intelasm --enable-sp --enable-sp-asm
     --enable-cryptocb"
 
-# The stamp: the option set and the source package it was built from.
+# Forced into every wolfSSL file (not the assembly): the prototype of the
+# random source (CUSTOM_RAND_GENERATE_BLOCK), whose object is added to the
+# installed library (the build links no program of its own), and the
+# wipe (WOLFSSL_NO_FORCE_ZERO).  The empty asm takes the buffer's address
+# and clobbers memory, so the compiler must assume the zeroes are read
+# and cannot drop the memset before a free.
+forced_h() {
+	cat <<'EOF'
+#ifndef __ASSEMBLER__
+int mxgate_wolfssl_rand(unsigned char *, unsigned int);
+static inline void
+ForceZero(void *mem, unsigned int len)
+{
+	__builtin_memset(mem, 0, len);
+	__asm__ __volatile__("" : : "r"(mem) : "memory");
+}
+#endif
+EOF
+}
+
+# The stamp: the option set, the forced header, the random source and the
+# source package it was built from.
 dsc() { ls "$D"/wolfssl_*.dsc 2>/dev/null | tail -1; }
 stamp() {
 	printf 'CFLAGS=%s\n' "$WOLF_CFLAGS"
 	# shellcheck disable=SC2086
 	printf '%s\n' $WOLF_OPTS
 	basename "$(dsc)"
+	forced_h | cksum
 	cksum <"$RAND_SRC"
 }
 if [ -f "$D/prefix/lib/libwolfssl.a" ] &&
@@ -124,24 +146,7 @@ fi
 # this one.
 rm -rf "$D/src"
 dpkg-source -x "$(dsc)" "$D/src" >"$D/build.log" 2>&1
-
-# Forced into every wolfSSL file (not the assembly): the prototype of the
-# random source (CUSTOM_RAND_GENERATE_BLOCK), whose object is added to the
-# installed library (the build links no program of its own), and the
-# wipe (WOLFSSL_NO_FORCE_ZERO).  The empty asm takes the buffer's address
-# and clobbers memory, so the compiler must assume the zeroes are read
-# and cannot drop the memset before a free.
-cat >"$D/forced.h" <<'EOF'
-#ifndef __ASSEMBLER__
-int mxgate_wolfssl_rand(unsigned char *, unsigned int);
-static inline void
-ForceZero(void *mem, unsigned int len)
-{
-	__builtin_memset(mem, 0, len);
-	__asm__ __volatile__("" : : "r"(mem) : "memory");
-}
-#endif
-EOF
+forced_h >"$D/forced.h"
 
 cd "$D/src"
 {
